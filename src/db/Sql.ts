@@ -1,0 +1,34 @@
+import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { AppConfig } from "../AppConfig.js"
+
+const pragmas = (walAutocheckpoint: number) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe("PRAGMA busy_timeout = 5000")
+    // WAL + NORMAL: a commit survives a process crash; a power loss may drop the last commits.
+    yield* sql.unsafe("PRAGMA synchronous = NORMAL")
+    yield* sql.unsafe("PRAGMA foreign_keys = ON")
+    yield* sql.unsafe(`PRAGMA wal_autocheckpoint = ${walAutocheckpoint}`)
+  }))
+
+const sqlite = (filename: string, walAutocheckpoint: number) =>
+  pragmas(walAutocheckpoint).pipe(
+    Layer.provideMerge(Layer.unwrapEffect(Effect.sync(() => {
+      if (filename !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true })
+      return SqliteClient.layer({ filename, prepareCacheSize: 500 })
+    })))
+  )
+
+/** The SQL client the configuration selects: SQLite by default. */
+export const SqlLive = Layer.unwrapEffect(Effect.gen(function*() {
+  const config = yield* AppConfig
+  const db = config.database
+  if (db._tag === "Postgres") {
+    return yield* Effect.dieMessage("DATABASE_DSN: postgres:// is not supported by this build yet")
+  }
+  return sqlite(db.filename, config.walAutocheckpoint)
+})).pipe(Layer.orDie)

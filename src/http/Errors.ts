@@ -1,0 +1,72 @@
+import { Headers, HttpIncomingMessage, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Cause, Effect, Option } from "effect"
+import { AppConfig } from "../AppConfig.js"
+import { RequestLog } from "./RequestLog.js"
+
+export const errorResponse = (status: number, code: string, message: string) =>
+  HttpServerResponse.unsafeJson({ error: { code, message } }, { status })
+
+const hasTag = (u: unknown, tag: string): u is { _tag: string; cause?: unknown; reason?: string } =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === tag
+
+/** Whatever escaped the API: unknown routes, unreadable bodies and defects, in the §9 shape. */
+const toResponse = (cause: Cause.Cause<unknown>) => {
+  if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure) && hasTag(failure.value, "RouteNotFound")) {
+    return Effect.succeed(errorResponse(404, "NOT_FOUND", "no such route"))
+  }
+  const error = Cause.squash(cause)
+  if (hasTag(error, "RequestError")) {
+    const tooLarge = error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
+    return Effect.succeed(
+      tooLarge
+        ? errorResponse(413, "PAYLOAD_TOO_LARGE", "request body is too large")
+        : errorResponse(400, "VALIDATION_ERROR", "request body is not valid JSON")
+    )
+  }
+  return Effect.as(
+    Effect.logError("request failed", cause),
+    errorResponse(500, "INTERNAL_ERROR", "internal error")
+  )
+}
+
+/**
+ * Around every route: the body size cap, the §9 body for anything the API did not answer,
+ * and one log line per request.
+ */
+export const RequestMiddleware = HttpLayerRouter.middleware(
+  Effect.gen(function*() {
+    const { maxBodyBytes } = yield* AppConfig
+    return (app) =>
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const started = performance.now()
+        const who: RequestLog["Type"] = {}
+        const length = Number(request.headers["content-length"] ?? 0)
+        const response = length > maxBodyBytes
+          ? errorResponse(413, "PAYLOAD_TOO_LARGE", `request body is over ${maxBodyBytes} bytes`)
+          : yield* app.pipe(
+            HttpIncomingMessage.withMaxBodySize(Option.some(maxBodyBytes)),
+            Effect.provideService(RequestLog, who),
+            // The API speaks JSON only: a body is read as JSON whatever its declared type.
+            Effect.provideService(
+              HttpServerRequest.HttpServerRequest,
+              request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
+            ),
+            Effect.catchAllCause(toResponse)
+          )
+        yield* Effect.logInfo("request").pipe(
+          Effect.annotateLogs({
+            method: request.method,
+            path: request.url.split("?")[0],
+            status: response.status,
+            duration_ms: Math.round((performance.now() - started) * 100) / 100,
+            ...who
+          })
+        )
+        return response
+      })
+  }),
+  { global: true }
+)

@@ -1,0 +1,15 @@
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect } from "effect"
+import { Api } from "../api/Api.js"
+import { HealthReport, HealthUnavailable } from "../api/HealthApi.js"
+import { Health } from "../services/Health.js"
+
+export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
+  Effect.gen(function*() {
+    const health = yield* Health
+    return handlers.handle("health", () =>
+      Effect.flatMap(health.check, (report) =>
+        report.db_writable
+          ? Effect.succeed(new HealthReport({ status: "ok", uptime: report.uptime, db_writable: true }))
+          : Effect.fail(new HealthUnavailable({ status: "unavailable", uptime: report.uptime, db_writable: false }))))
+  }))

@@ -1,0 +1,33 @@
+import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import { Effect, Schema } from "effect"
+import { Api } from "../api/Api.js"
+import { CurrentTenant, CurrentUser } from "../api/Middleware.js"
+import { ExistingRoom, MemberList, RoomList } from "../domain/Room.js"
+import { Rooms } from "../services/Rooms.js"
+
+/** Runs `f` with the caller's tenant id and user id. */
+export const asCaller = <A, E, R>(f: (tenantId: CurrentTenant["Type"]["tenant"]["tenant_id"], userId: CurrentUser["Type"]) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.all([CurrentTenant, CurrentUser]), ([{ tenant }, user]) =>
+    f(tenant.tenant_id, user).pipe(Effect.annotateLogs({ tenant_id: tenant.tenant_id, user_id: user })))
+
+export const RoomsLive = HttpApiBuilder.group(Api, "rooms", (handlers) =>
+  Effect.gen(function*() {
+    const rooms = yield* Rooms
+    return handlers
+      .handle("create", ({ payload }) =>
+        asCaller((t, u) =>
+          Effect.flatMap(rooms.create(t, u, payload), (room) =>
+            room instanceof ExistingRoom
+              // An existing DM: 200 rather than 201, never a second room.
+              ? Effect.flatMap(Schema.encode(ExistingRoom)(room), (body) => HttpServerResponse.json(body, { status: 200 })).pipe(Effect.orDie)
+              : Effect.succeed(room))))
+      .handle("list", ({ urlParams }) =>
+        asCaller((t, u) => Effect.map(rooms.list(t, u, urlParams.limit ?? 500), (list) => new RoomList({ rooms: list }))))
+      .handle("get", ({ path }) => asCaller((t, u) => rooms.get(t, u, path.room_id)))
+      .handle("update", ({ path, payload }) => asCaller((t, u) => rooms.update(t, u, path.room_id, payload)))
+      .handle("members", ({ path }) =>
+        asCaller((t, u) => Effect.map(rooms.members(t, u, path.room_id), (members) => new MemberList({ members }))))
+      .handle("addMembers", ({ path, payload }) =>
+        asCaller((t, u) => Effect.map(rooms.addMembers(t, u, path.room_id, payload), (members) => new MemberList({ members }))))
+      .handle("removeMember", ({ path }) => asCaller((t, u) => rooms.removeMember(t, u, path.room_id, path.user_id)))
+  }))

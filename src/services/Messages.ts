@@ -1,0 +1,147 @@
+import { SqlClient } from "@effect/sql"
+import { Data, Effect, Option } from "effect"
+import * as crypto from "node:crypto"
+import { MessagesRepo } from "../db/MessagesRepo.js"
+import { Conflict, Forbidden, notFound, PayloadTooLarge, ValidationError } from "../domain/Errors.js"
+import type { MessageId, Seq, TenantId, UserId } from "../domain/Ids.js"
+import { type EditMessage, type HistoryQuery, Message, MessagePage, type SendMessage } from "../domain/Message.js"
+import type { TenantLimits } from "../domain/Tenant.js"
+import { Rooms } from "./Rooms.js"
+
+export const MAX_META_BYTES = 16_384
+
+/** A retried send found its original inside the transaction: roll back the seq it took. */
+class Replay extends Data.TaggedError("Replay")<{ readonly message: Message }> {}
+
+const validateContent = (content: string, limits: TenantLimits) => {
+  if (content.trim().length === 0) {
+    return Effect.fail(new ValidationError({ message: "content must not be empty", field: "content" }))
+  }
+  if (Buffer.byteLength(content, "utf8") > limits.maxMessageBytes) {
+    return Effect.fail(
+      new PayloadTooLarge({ message: `content is over ${limits.maxMessageBytes} bytes`, field: "content" })
+    )
+  }
+  return Effect.void
+}
+
+const validateMeta = (meta: Record<string, unknown> | undefined) =>
+  meta !== undefined && Buffer.byteLength(JSON.stringify(meta), "utf8") > MAX_META_BYTES
+    ? Effect.fail(new PayloadTooLarge({ message: `meta is over ${MAX_META_BYTES} bytes`, field: "meta" }))
+    : Effect.void
+
+export interface SendInput extends SendMessage {
+  readonly idempotencyKey?: string | undefined
+}
+
+export class Messages extends Effect.Service<Messages>()("services/Messages", {
+  dependencies: [MessagesRepo.Default, Rooms.Default],
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const repo = yield* MessagesRepo
+    const rooms = yield* Rooms
+
+    /**
+     * Store a message with the room's next seq. The seq increment and the insert share one
+     * transaction, so seqs are gap-free; the idempotency check runs after the room row is
+     * locked, so concurrent retries of one key store one message.
+     */
+    const send = (tenantId: TenantId, sender: UserId, roomId: string, input: SendInput, limits: TenantLimits) =>
+      Effect.gen(function*() {
+        yield* validateContent(input.content, limits)
+        yield* validateMeta(input.meta)
+        const { room } = yield* rooms.writable(tenantId, sender, roomId)
+        const key = input.idempotencyKey ?? input.client_msg_id ?? null
+        if (key !== null) {
+          const existing = yield* repo.findByClientId(tenantId, room.room_id, sender, key)
+          if (Option.isSome(existing)) return existing.value
+        }
+        const now = Date.now()
+        return yield* Effect.gen(function*() {
+          const seq = yield* repo.nextSeq(tenantId, room.room_id, now)
+          if (key !== null) {
+            const existing = yield* repo.findByClientId(tenantId, room.room_id, sender, key)
+            if (Option.isSome(existing)) return yield* Effect.fail(new Replay({ message: existing.value }))
+          }
+          const message = new Message({
+            message_id: crypto.randomUUID() as MessageId,
+            room_id: room.room_id,
+            seq: seq as Seq,
+            sender_id: sender,
+            content: input.content,
+            meta: input.meta ?? {},
+            client_msg_id: key,
+            created_at: new Date(now).toISOString(),
+            edited_at: null,
+            deleted: false,
+            deleted_at: null
+          })
+          yield* repo.insert(tenantId, message)
+          return message
+        }).pipe(
+          sql.withTransaction,
+          Effect.catchTags({ Replay: (r) => Effect.succeed(r.message), SqlError: Effect.die }),
+          Effect.tap((m) =>
+            Effect.logDebug("message stored").pipe(
+              Effect.annotateLogs({ room_id: m.room_id, message_id: m.message_id, seq: m.seq })
+            )
+          )
+        )
+      }).pipe(Effect.annotateLogs({ tenant_id: tenantId, user_id: sender }))
+
+    const history = (tenantId: TenantId, caller: UserId, roomId: string, q: HistoryQuery) =>
+      Effect.gen(function*() {
+        const { room } = yield* rooms.readable(tenantId, caller, roomId)
+        const page = yield* repo.page(tenantId, room.room_id, {
+          ...(q.after_seq === undefined ? {} : { after: q.after_seq }),
+          ...(q.before_seq === undefined ? {} : { before: q.before_seq }),
+          limit: q.limit ?? 50
+        })
+        return new MessagePage({ messages: page.messages, has_more: page.hasMore })
+      })
+
+    const own = (tenantId: TenantId, caller: UserId, roomId: string, messageId: string) =>
+      Effect.gen(function*() {
+        const access = yield* rooms.readable(tenantId, caller, roomId)
+        const found = yield* repo.findById(tenantId, access.room.room_id, messageId)
+        if (Option.isNone(found)) return yield* Effect.fail(notFound("message"))
+        return { access, message: found.value }
+      })
+
+    const edit = (tenantId: TenantId, caller: UserId, roomId: string, messageId: string, input: EditMessage, limits: TenantLimits) =>
+      Effect.gen(function*() {
+        if (input.content === undefined && input.meta === undefined) {
+          return yield* Effect.fail(new ValidationError({ message: "nothing to change: give content or meta" }))
+        }
+        if (input.content !== undefined) yield* validateContent(input.content, limits)
+        yield* validateMeta(input.meta)
+        const { message } = yield* own(tenantId, caller, roomId, messageId)
+        if (message.sender_id !== caller) return yield* Effect.fail(new Forbidden({ message: "only the sender may edit a message" }))
+        if (message.deleted) return yield* Effect.fail(new Conflict({ message: "the message was deleted" }))
+        const edited = new Message({
+          ...message,
+          content: input.content ?? message.content,
+          meta: input.meta ?? message.meta,
+          edited_at: new Date().toISOString()
+        })
+        yield* repo.edit(tenantId, edited)
+        return edited
+      })
+
+    /** The sender, or the room's owner or admins, delete; the seq stays as a tombstone. */
+    const remove = (tenantId: TenantId, caller: UserId, roomId: string, messageId: string) =>
+      Effect.gen(function*() {
+        const { access, message } = yield* own(tenantId, caller, roomId, messageId)
+        const moderator = Option.contains(access.role, "owner") || Option.contains(access.role, "admin")
+        if (message.sender_id !== caller && !moderator) {
+          return yield* Effect.fail(new Forbidden({ message: "only the sender may delete a message" }))
+        }
+        if (message.deleted) return message
+        const tombstone = new Message({ ...message, content: "", meta: {}, deleted: true, deleted_at: new Date().toISOString() })
+        yield* repo.edit(tenantId, tombstone)
+        return tombstone
+      })
+
+    return { send, history, edit, remove } as const
+  })
+}) {}
