@@ -1,4 +1,4 @@
-import { Cause, HashMap, Layer, Logger } from "effect"
+import { Cause, Effect, HashMap, Layer, Logger } from "effect"
 import { AppConfig } from "./AppConfig.js"
 
 /** One JSON object per line; annotations (tenant_id, user_id, room_id, seq, ...) become fields. */
@@ -19,10 +19,10 @@ const stderr = jsonLogger((line) => process.stderr.write(line + "\n"))
 
 /** JSON lines on stdout at `LOG_LEVEL`. */
 export const LoggerLive = Layer.unwrapEffect(
-  AppConfig.use((c) => Layer.merge(Logger.replace(Logger.defaultLogger, stdout), Logger.minimumLogLevel(c.logLevel)))
+  Effect.map(AppConfig, (c) => Layer.merge(Logger.replace(Logger.defaultLogger, stdout), Logger.minimumLogLevel(c.logLevel)))
 ).pipe(Layer.provide(AppConfig.Default))
 
 /** For the command line: logs on stderr so that stdout carries only the command's output. */
 export const CliLoggerLive = Layer.unwrapEffect(
-  AppConfig.use((c) => Layer.merge(Logger.replace(Logger.defaultLogger, stderr), Logger.minimumLogLevel(c.logLevel)))
+  Effect.map(AppConfig, (c) => Layer.merge(Logger.replace(Logger.defaultLogger, stderr), Logger.minimumLogLevel(c.logLevel)))
 ).pipe(Layer.provide(AppConfig.Default))

@@ -39,7 +39,7 @@ const ApiRoutes = HttpLayerRouter.addHttpApi(Api).pipe(
 const Routes = Layer.mergeAll(ApiRoutes, RequestMiddleware)
 
 const HttpServerLive = Layer.unwrapEffect(
-  AppConfig.use(({ listen }) => NodeHttpServer.layer(createServer, { port: listen.port, host: listen.host ?? "0.0.0.0" }))
+  Effect.map(AppConfig, ({ listen }) => NodeHttpServer.layer(createServer, { port: listen.port, host: listen.host ?? "0.0.0.0" }))
 )
 
 const ListenLog = Layer.effectDiscard(

@@ -2,7 +2,7 @@ import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Effect, Schema } from "effect"
 import { Api } from "../api/Api.js"
 import { CurrentTenant, CurrentUser } from "../api/Middleware.js"
-import { ExistingRoom, MemberList, RoomList } from "../domain/Room.js"
+import { ExistingRoom, MemberList, type Room, RoomList } from "../domain/Room.js"
 import { Rooms } from "../services/Rooms.js"
 
 /** Runs `f` with the caller's tenant id and user id. */
@@ -16,7 +16,7 @@ export const RoomsLive = HttpApiBuilder.group(Api, "rooms", (handlers) =>
     return handlers
       .handle("create", ({ payload }) =>
         asCaller((t, u) =>
-          Effect.flatMap(rooms.create(t, u, payload), (room) =>
+          Effect.flatMap(rooms.create(t, u, payload), (room): Effect.Effect<Room | HttpServerResponse.HttpServerResponse> =>
             room instanceof ExistingRoom
               // An existing DM: 200 rather than 201, never a second room.
               ? Effect.flatMap(Schema.encode(ExistingRoom)(room), (body) => HttpServerResponse.json(body, { status: 200 })).pipe(Effect.orDie)

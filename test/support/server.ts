@@ -1,0 +1,133 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
+export const MASTER_KEY = "test-master-key"
+
+export interface RunningServer {
+  readonly url: string
+  readonly port: number
+  readonly dataDir: string
+  readonly process: ChildProcess
+  /** Every stdout line so far (JSON log lines). */
+  readonly logs: Array<string>
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export const tempDir = (prefix = "chatapi-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+/** Starts the built server (`dist/main.js`) on an ephemeral port and waits for its listening line. */
+export const startServer = async (options: { dataDir?: string; env?: Record<string, string> } = {}): Promise<RunningServer> => {
+  const dataDir = options.dataDir ?? tempDir()
+  const child = spawn(process.execPath, [path.join(root, "dist", "main.js")], {
+    cwd: root,
+    env: {
+      ...process.env,
+      LISTEN_ADDR: "127.0.0.1:0",
+      DATA_DIR: dataDir,
+      MASTER_API_KEY: MASTER_KEY,
+      LOG_LEVEL: "info",
+      ...options.env
+    },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  const logs: Array<string> = []
+  let stderr = ""
+  child.stderr!.on("data", (d) => (stderr += String(d)))
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffer = ""
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000)
+    child.stdout!.on("data", (chunk) => {
+      buffer += String(chunk)
+      let nl: number
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl)
+        buffer = buffer.slice(nl + 1)
+        logs.push(line)
+        try {
+          const entry = JSON.parse(line) as { msg?: string; port?: number }
+          if (entry.msg?.startsWith("listening") && entry.port) {
+            clearTimeout(timer)
+            resolve(entry.port)
+          }
+        } catch {
+          // not JSON: kept in logs
+        }
+      }
+    })
+    child.once("exit", (code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code}: ${stderr}`))
+    })
+  })
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dataDir,
+    process: child,
+    logs,
+    stop: (signal = "SIGTERM") =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode)
+        child.once("exit", (code) => resolve(code))
+        child.kill(signal)
+      })
+  }
+}
+
+export interface Response<T = any> {
+  readonly status: number
+  readonly headers: Headers
+  readonly body: T
+}
+
+/** A small JSON client for one tenant key; `as(user)` acts as a user. */
+export const client = (url: string, apiKey?: string) => {
+  const request = async <T = any>(
+    method: string,
+    route: string,
+    options: { body?: unknown; raw?: string; user?: string; headers?: Record<string, string> } = {}
+  ): Promise<Response<T>> => {
+    const headers: Record<string, string> = { ...options.headers }
+    if (apiKey !== undefined) headers["x-api-key"] = apiKey
+    if (options.user !== undefined) headers["x-user-id"] = options.user
+    let body: string | undefined = options.raw
+    if (options.body !== undefined) {
+      body = JSON.stringify(options.body)
+      headers["content-type"] = "application/json"
+    }
+    const res = await fetch(url + route, { method, headers, ...(body === undefined ? {} : { body }) })
+    const text = await res.text()
+    let parsed: unknown = text
+    try {
+      parsed = text === "" ? null : JSON.parse(text)
+    } catch {
+      // leave as text
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T }
+  }
+  return {
+    request,
+    as: (user: string) => ({
+      get: <T = any>(route: string, headers?: Record<string, string>) => request<T>("GET", route, { user, ...(headers ? { headers } : {}) }),
+      post: <T = any>(route: string, body?: unknown, headers?: Record<string, string>) =>
+        request<T>("POST", route, { user, body, ...(headers ? { headers } : {}) }),
+      patch: <T = any>(route: string, body?: unknown) => request<T>("PATCH", route, { user, body }),
+      del: <T = any>(route: string) => request<T>("DELETE", route, { user })
+    })
+  }
+}
+
+/** Creates a tenant through the admin API; returns its id and a client for its key. */
+export const createTenant = async (url: string, name = "acme", config?: Record<string, unknown>) => {
+  const admin = client(url)
+  const res = await admin.request("POST", "/admin/tenants", {
+    headers: { "x-master-key": MASTER_KEY },
+    body: { name, ...(config ? { config } : {}) }
+  })
+  if (res.status !== 201) throw new Error(`tenant creation failed: ${res.status} ${JSON.stringify(res.body)}`)
+  return { tenantId: res.body.tenant_id as string, apiKey: res.body.api_key as string, api: client(url, res.body.api_key) }
+}
