@@ -1,5 +1,7 @@
 import { Headers, HttpIncomingMessage, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Cause, Effect, Option } from "effect"
+import type { IncomingMessage } from "node:http"
 import { AppConfig } from "../AppConfig.js"
 import { RequestLog } from "./RequestLog.js"
 
@@ -21,7 +23,7 @@ const toResponse = (cause: Cause.Cause<unknown>) => {
     const tooLarge = error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
     return Effect.succeed(
       tooLarge
-        ? errorResponse(413, "PAYLOAD_TOO_LARGE", "request body is too large")
+        ? HttpServerResponse.setHeader(errorResponse(413, "PAYLOAD_TOO_LARGE", "request body is too large"), "connection", "close")
         : errorResponse(400, "VALIDATION_ERROR", "request body is not valid JSON")
     )
   }
@@ -29,6 +31,18 @@ const toResponse = (cause: Cause.Cause<unknown>) => {
     Effect.logError("request failed", cause),
     errorResponse(500, "INTERNAL_ERROR", "internal error")
   )
+}
+
+/**
+ * A chunked body over the cap makes the body reader destroy the request stream, which would
+ * close the socket before the 413 is written: discard the rest of the body instead.
+ */
+const keepSocketOnOverflow = (source: IncomingMessage) => {
+  source.destroy = function(this: IncomingMessage) {
+    this.removeAllListeners("data")
+    this.resume()
+    return this
+  }
 }
 
 /**
@@ -44,6 +58,9 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
         const started = performance.now()
         const who: RequestLog["Type"] = {}
         const length = Number(request.headers["content-length"] ?? 0)
+        if (request.headers["content-length"] === undefined && request.headers["transfer-encoding"] !== undefined) {
+          keepSocketOnOverflow(NodeHttpServerRequest.toIncomingMessage(request))
+        }
         const response = length > maxBodyBytes
           ? errorResponse(413, "PAYLOAD_TOO_LARGE", `request body is over ${maxBodyBytes} bytes`)
           : yield* app.pipe(
