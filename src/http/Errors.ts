@@ -1,4 +1,4 @@
-import { Headers, HttpIncomingMessage, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Headers, HttpIncomingMessage, HttpMethod, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Cause, Effect, Option } from "effect"
 import type { IncomingMessage } from "node:http"
@@ -33,6 +33,25 @@ const toResponse = (cause: Cause.Cause<unknown>) => {
   )
 }
 
+const MAX_JSON_DEPTH = 64
+
+/** How deeply arrays and objects nest in a JSON text; a cheap scan, run before anything parses it. */
+export const jsonDepth = (text: string): number => {
+  let depth = 0
+  let max = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 91 || c === 123) max = Math.max(max, ++depth)
+    else if (c === 93 || c === 125) depth--
+  }
+  return max
+}
+
 /**
  * A chunked body over the cap makes the body reader destroy the request stream, which would
  * close the socket before the 413 is written: discard the rest of the body instead.
@@ -61,16 +80,19 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
         if (request.headers["content-length"] === undefined && request.headers["transfer-encoding"] !== undefined) {
           keepSocketOnOverflow(NodeHttpServerRequest.toIncomingMessage(request))
         }
+        const jsonRequest = request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
         const response = length > maxBodyBytes
           ? errorResponse(413, "PAYLOAD_TOO_LARGE", `request body is over ${maxBodyBytes} bytes`)
-          : yield* app.pipe(
+          : yield* Effect.gen(function*() {
+            if (HttpMethod.hasBody(request.method) && jsonDepth(yield* jsonRequest.text) > MAX_JSON_DEPTH) {
+              return errorResponse(400, "VALIDATION_ERROR", `request body is nested deeper than ${MAX_JSON_DEPTH} levels`)
+            }
+            return yield* app
+          }).pipe(
             HttpIncomingMessage.withMaxBodySize(Option.some(maxBodyBytes)),
             Effect.provideService(RequestLog, who),
             // The API speaks JSON only: a body is read as JSON whatever its declared type.
-            Effect.provideService(
-              HttpServerRequest.HttpServerRequest,
-              request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
-            ),
+            Effect.provideService(HttpServerRequest.HttpServerRequest, jsonRequest),
             Effect.catchAllCause(toResponse)
           )
         yield* Effect.logInfo("request").pipe(

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -14,19 +15,41 @@ export interface RunningServer {
   readonly process: ChildProcess
   /** Every stdout line so far (JSON log lines). */
   readonly logs: Array<string>
-  stop(signal?: NodeJS.Signals): Promise<number | null>
+  stop(signal?: NodeJS.Signals, keepData?: boolean): Promise<number | null>
 }
 
-export const tempDir = (prefix = "chatapi-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+const madeDirs: Array<string> = []
+process.once("exit", () => {
+  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true })
+})
 
-/** Starts the built server (`dist/main.js`) on an ephemeral port and waits for its listening line. */
+/** A temporary directory, removed when the test process exits. */
+export const tempDir = (prefix = "chatapi-test-") => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  madeDirs.push(dir)
+  return dir
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const probe = net.createServer()
+    probe.once("error", reject)
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = (probe.address() as net.AddressInfo)
+      probe.close(() => resolve(port))
+    })
+  })
+
+/** Starts the built server (`dist/main.js`) on a free 127.0.0.1 port and waits until /health answers. */
 export const startServer = async (options: { dataDir?: string; env?: Record<string, string> } = {}): Promise<RunningServer> => {
+  const ownDir = options.dataDir === undefined
   const dataDir = options.dataDir ?? tempDir()
+  const port = await freePort()
   const child = spawn(process.execPath, [path.join(root, "dist", "main.js")], {
     cwd: root,
     env: {
       ...process.env,
-      LISTEN_ADDR: "127.0.0.1:0",
+      LISTEN_ADDR: `127.0.0.1:${port}`,
       DATA_DIR: dataDir,
       MASTER_API_KEY: MASTER_KEY,
       LOG_LEVEL: "info",
@@ -36,44 +59,39 @@ export const startServer = async (options: { dataDir?: string; env?: Record<stri
   })
   const logs: Array<string> = []
   let stderr = ""
+  let buffer = ""
   child.stderr!.on("data", (d) => (stderr += String(d)))
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffer = ""
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 20_000)
-    child.stdout!.on("data", (chunk) => {
-      buffer += String(chunk)
-      let nl: number
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl)
-        buffer = buffer.slice(nl + 1)
-        logs.push(line)
-        try {
-          const entry = JSON.parse(line) as { msg?: string; port?: number }
-          if (entry.msg?.startsWith("listening") && entry.port) {
-            clearTimeout(timer)
-            resolve(entry.port)
-          }
-        } catch {
-          // not JSON: kept in logs
-        }
-      }
-    })
-    child.once("exit", (code) => {
-      clearTimeout(timer)
-      reject(new Error(`server exited with ${code}: ${stderr}`))
-    })
+  child.stdout!.on("data", (chunk) => {
+    buffer += String(chunk)
+    const lines = buffer.split("\n")
+    buffer = lines.pop()!
+    logs.push(...lines)
   })
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${stderr}`)
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL")
+      throw new Error(`server did not answer /health within 20 s: ${stderr}`)
+    }
+    if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     dataDir,
     process: child,
     logs,
-    stop: (signal = "SIGTERM") =>
-      new Promise((resolve) => {
+    /** Stops the process; a data directory the harness made is removed unless `keepData`. */
+    stop: (signal = "SIGTERM", keepData = false) =>
+      new Promise<number | null>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode)
         child.once("exit", (code) => resolve(code))
         child.kill(signal)
+      }).then((code) => {
+        if (ownDir && !keepData) fs.rmSync(dataDir, { recursive: true, force: true })
+        return code
       })
   }
 }

@@ -1,0 +1,91 @@
+import { type ChildProcess, execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import { startServer } from "../test/support/server.js"
+
+export interface BenchServer {
+  readonly url: string
+  readonly port: number
+  readonly pid: number
+  readonly dataDir: string
+  readonly process: ChildProcess
+  stop(): Promise<void>
+}
+
+/** The built server on 127.0.0.1 with a temporary database and LOG_LEVEL=warn. */
+export const startQuietServer = async (env: Record<string, string> = {}): Promise<BenchServer> => {
+  const server = await startServer({ env: { LOG_LEVEL: "warn", ...env } })
+  return { ...server, pid: server.process.pid!, stop: async () => void (await server.stop()) }
+}
+
+const clockTicks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc/PID/stat. */
+export const cpuMs = (pid: number) => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  // Fields after the ")" closing the command name: state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1000
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
+
+export interface Reply {
+  readonly status: number
+  readonly body: string
+}
+
+/** A JSON request over the keep-alive agent; network errors come back as status 0. */
+export const request = (base: string, method: string, route: string, headers: Record<string, string>, body?: unknown) =>
+  new Promise<Reply>((resolve) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const req = http.request(`${base}${route}`, {
+      method,
+      agent,
+      headers: {
+        ...headers,
+        ...(payload === undefined ? {} : { "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)) })
+      }
+    }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (c: Buffer) => chunks.push(c))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }))
+      res.on("error", (e) => resolve({ status: 0, body: String(e) }))
+    })
+    req.on("error", (e) => resolve({ status: 0, body: String(e) }))
+    req.end(payload)
+  })
+
+export const closeAgent = () => agent.destroy()
+
+/** The q-quantile of an ascending array (nearest rank). */
+export const quantile = (sorted: Float64Array | Array<number>, q: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+
+export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
+
+/** Checks one room's history is exactly seq 1..expected, by paging with after_seq. */
+export const checkSeqs = async (base: string, headers: Record<string, string>, roomId: string, expected: number) => {
+  const problems: Array<string> = []
+  const ids = new Set<string>()
+  let next = 1
+  let after = 0
+  for (;;) {
+    const res = await request(base, "GET", `/rooms/${roomId}/messages?after_seq=${after}&limit=100`, headers)
+    if (res.status !== 200) {
+      problems.push(`history ${res.status}: ${res.body.slice(0, 200)}`)
+      break
+    }
+    const page = JSON.parse(res.body) as { messages: Array<{ seq: number; message_id: string }>; has_more: boolean }
+    for (const m of page.messages) {
+      if (m.seq !== next) problems.push(`room ${roomId}: expected seq ${next}, found ${m.seq}`)
+      if (ids.has(m.message_id)) problems.push(`room ${roomId}: duplicate message_id ${m.message_id}`)
+      ids.add(m.message_id)
+      next = m.seq + 1
+      after = m.seq
+    }
+    if (!page.has_more || page.messages.length === 0) break
+  }
+  if (next - 1 !== expected) problems.push(`room ${roomId}: history ends at seq ${next - 1}, ${expected} sends succeeded`)
+  return { count: ids.size, problems }
+}

@@ -1,0 +1,210 @@
+/**
+ * REST send benchmark against the real server process (dist/main.js) on 127.0.0.1 and a temporary database.
+ *
+ *   npm run bench                      both scenarios, 10 s each
+ *   npm run bench -- --scenario one-room --duration 5 --warmup 1
+ *   scenarios: one-room, many-rooms
+ *
+ * stdout: one JSON object per scenario, then an aligned table. Progress goes to stderr.
+ */
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { parseArgs } from "node:util"
+import { createTenant } from "../test/support/server.js"
+import { type BenchServer, checkSeqs, closeAgent, cpuMs, quantile, request, round, startQuietServer } from "./lib.js"
+
+const SENDERS = 32
+/** Event-loop delay sampling interval; the histogram records whole intervals, so this is subtracted. */
+const ELD_RESOLUTION_MS = 5
+
+interface Target {
+  readonly roomId: string
+  readonly senders: ReadonlyArray<string>
+}
+
+interface Scenario {
+  readonly description: string
+  /** Creates the rooms and their members. */
+  setup(api: Api): Promise<ReadonlyArray<Target>>
+  /** The room and user of a sender's next message. */
+  pick(targets: ReadonlyArray<Target>, sender: number, n: number): { target: Target; user: string }
+}
+
+type Api = (method: string, route: string, user: string, body?: unknown) => Promise<any>
+
+const scenarios: Record<string, Scenario> = {
+  "one-room": {
+    description: `${SENDERS} senders into one group room`,
+    setup: async (api) => {
+      const users = Array.from({ length: SENDERS }, (_, i) => `sender${i}`)
+      const room = await api("POST", "/rooms", users[0]!, { type: "group", members: users.slice(1), name: "bench" })
+      return [{ roomId: room.room_id, senders: users }]
+    },
+    pick: (targets, sender) => ({ target: targets[0]!, user: targets[0]!.senders[sender]! })
+  },
+  "many-rooms": {
+    description: `${SENDERS} senders over 200 rooms of 2 members`,
+    setup: async (api) => {
+      const targets: Array<Target> = []
+      for (let i = 0; i < 200; i++) {
+        const users = [`a${i}`, `b${i}`]
+        const room = await api("POST", "/rooms", users[0]!, { type: "group", members: [users[1]], name: `bench ${i}` })
+        targets.push({ roomId: room.room_id, senders: users })
+      }
+      return targets
+    },
+    // Sender s walks rooms s, s+32, s+64, ... so every room gets traffic and concurrent senders rarely share one.
+    pick: (targets, sender, n) => {
+      const target = targets[(sender + SENDERS * n) % targets.length]!
+      return { target, user: target.senders[n % 2]! }
+    }
+  }
+}
+
+const run = async (server: BenchServer, name: string, scenario: Scenario, durationS: number, warmupS: number) => {
+  const { apiKey } = await createTenant(server.url, `bench-${name}`, { rate_limit_per_sec: 1_000_000, burst: 10_000_000 })
+  const headers = (user: string) => ({ "x-api-key": apiKey, "x-user-id": user })
+  const api: Api = async (method, route, user, body) => {
+    const res = await request(server.url, method, route, headers(user), body)
+    if (res.status >= 300) throw new Error(`${method} ${route}: ${res.status} ${res.body}`)
+    return JSON.parse(res.body)
+  }
+  const targets = await scenario.setup(api)
+  process.stderr.write(`[${name}] ${scenario.description}: ${warmupS} s warm-up, ${durationS} s measured...\n`)
+
+  const latencies: Array<number> = []
+  const statuses: Record<string, number> = {}
+  const stored = new Map<string, number>()
+  /** 32 closed-loop senders until `end`; the warm-up's sends are stored (and checked) but not measured. */
+  const drive = (end: number, measure: boolean) =>
+    Promise.all(Array.from({ length: SENDERS }, async (_, sender) => {
+      for (let n = 0; performance.now() < end; n++) {
+        const { target, user } = scenario.pick(targets, sender, n)
+        const t0 = performance.now()
+        const res = await request(server.url, "POST", `/rooms/${target.roomId}/messages`, headers(user), {
+          content: `message ${n} from ${user}`
+        })
+        if (measure) {
+          latencies.push(performance.now() - t0)
+          statuses[res.status] = (statuses[res.status] ?? 0) + 1
+        }
+        if (res.status === 201) stored.set(target.roomId, (stored.get(target.roomId) ?? 0) + 1)
+      }
+    }))
+  // A fresh process answers its first burst slowly (JIT, statement cache): warm up before measuring.
+  await drive(performance.now() + warmupS * 1000, false)
+
+  const loop = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS })
+  const cpuBefore = cpuMs(server.pid)
+  const ownBefore = process.cpuUsage()
+  loop.enable()
+  const started = performance.now()
+  await drive(started + durationS * 1000, true)
+  const wallMs = performance.now() - started
+  loop.disable()
+  const serverCpu = cpuMs(server.pid) - cpuBefore
+  const own = process.cpuUsage(ownBefore)
+
+  process.stderr.write(`[${name}] verifying seqs...\n`)
+  const problems: Array<string> = []
+  let checked = 0
+  for (const target of targets) {
+    const result = await checkSeqs(server.url, headers(target.senders[0]!), target.roomId, stored.get(target.roomId) ?? 0)
+    checked += result.count
+    problems.push(...result.problems)
+  }
+
+  const ok = statuses["201"] ?? 0
+  const sorted = Float64Array.from(latencies).sort()
+  const delay = (ns: number) => round(Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS))
+  return {
+    scenario: name,
+    description: scenario.description,
+    duration_s: round(wallMs / 1000),
+    warmup_s: warmupS,
+    senders: SENDERS,
+    rooms: targets.length,
+    requests: latencies.length,
+    messages: ok,
+    statuses,
+    msgs_per_s: round(ok / (wallMs / 1000), 1),
+    latency_ms: {
+      p50: round(quantile(sorted, 0.5)),
+      p99: round(quantile(sorted, 0.99)),
+      max: round(sorted[sorted.length - 1] ?? NaN),
+      mean: round(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length))
+    },
+    server_cpu_ms: round(serverCpu, 0),
+    server_cpu_ms_per_msg: round(serverCpu / Math.max(1, ok), 3),
+    server_cpu_cores: round(serverCpu / wallMs),
+    loadgen_cpu_cores: round((own.user + own.system) / 1000 / wallMs),
+    loadgen_event_loop_resolution_ms: ELD_RESOLUTION_MS,
+    loadgen_event_loop_delay_ms: { p50: delay(loop.percentile(50)), p99: delay(loop.percentile(99)), max: delay(loop.max) },
+    // Checked: every message stored, warm-up included; each room's history must be exactly seq 1..n.
+    seqs: { gap_free: problems.length === 0, messages_checked: checked, problems: problems.slice(0, 10) }
+  }
+}
+
+type Result = Awaited<ReturnType<typeof run>>
+
+const table = (results: ReadonlyArray<Result>) => {
+  const rows = [
+    ["scenario", "msgs", "msg/s", "p50 ms", "p99 ms", "max ms", "srv cpu ms/msg", "srv cores", "gen cores", "gen ELD p99 ms", "seqs"],
+    ...results.map((r) => [
+      r.scenario,
+      String(r.messages),
+      String(r.msgs_per_s),
+      String(r.latency_ms.p50),
+      String(r.latency_ms.p99),
+      String(r.latency_ms.max),
+      String(r.server_cpu_ms_per_msg),
+      String(r.server_cpu_cores),
+      String(r.loadgen_cpu_cores),
+      String(r.loadgen_event_loop_delay_ms.p99),
+      r.seqs.gap_free ? `1..N ok (${r.seqs.messages_checked})` : `BROKEN (${r.seqs.problems.length}+)`
+    ])
+  ]
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)))
+  return rows.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ")).join("\n")
+}
+
+const main = async () => {
+  const { values } = parseArgs({
+    options: { scenario: { type: "string" }, duration: { type: "string", default: "10" }, warmup: { type: "string", default: "1" } }
+  })
+  const duration = Number(values.duration)
+  const warmup = Number(values.warmup)
+  if (!(duration > 0 && duration <= 600)) throw new Error(`--duration must be a number of seconds in (0, 600], got ${values.duration}`)
+  if (!(warmup >= 0 && warmup <= 60)) throw new Error(`--warmup must be a number of seconds in [0, 60], got ${values.warmup}`)
+  const names = values.scenario === undefined ? Object.keys(scenarios) : [values.scenario]
+  for (const name of names) {
+    if (!(name in scenarios)) throw new Error(`unknown scenario ${name}; one of ${Object.keys(scenarios).join(", ")}`)
+  }
+  const server = await startQuietServer()
+  // A hard bound: setup, load and verification of every scenario, then give up.
+  const watchdog = setTimeout(() => {
+    process.stderr.write("bench: time limit reached, stopping\n")
+    server.process.kill("SIGKILL")
+    process.exit(2)
+  }, (30 + names.length * (warmup + duration + 30)) * 1000)
+  watchdog.unref()
+  const results: Array<Result> = []
+  try {
+    for (const name of names) {
+      const result = await run(server, name, scenarios[name]!, duration, warmup)
+      console.log(JSON.stringify(result))
+      results.push(result)
+    }
+  } finally {
+    closeAgent()
+    await server.stop()
+    clearTimeout(watchdog)
+  }
+  console.log("")
+  console.log(table(results))
+  if (results.some((r) => !r.seqs.gap_free)) process.exitCode = 1
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`)
+  process.exit(1)
+})
