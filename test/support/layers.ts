@@ -1,7 +1,4 @@
 import { ConfigProvider, Layer } from "effect"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { DatabaseLive } from "../../src/Server.js"
 import { Acks } from "../../src/services/Acks.js"
 import { Health } from "../../src/services/Health.js"
@@ -9,10 +6,11 @@ import { Messages } from "../../src/services/Messages.js"
 import { RateLimiter } from "../../src/services/RateLimiter.js"
 import { Rooms } from "../../src/services/Rooms.js"
 import { Tenants } from "../../src/services/Tenants.js"
+import { tempDir } from "./server.js"
 
 /** Configuration for tests: a fresh temporary data directory plus any overrides. */
 export const testConfig = (env: Record<string, string> = {}) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chatapi-svc-"))
+  const dir = tempDir("chatapi-svc-")
   return Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ DATA_DIR: dir, LOG_LEVEL: "warn", ...env }))))
 }
 

@@ -19,9 +19,11 @@ export interface RunningServer {
 }
 
 const madeDirs: Array<string> = []
-process.once("exit", () => {
-  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true })
-})
+
+/** Removes every temporary directory made so far (run after each test file). */
+export const removeTempDirs = () => {
+  for (const dir of madeDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+}
 
 /** A temporary directory, removed when the test process exits. */
 export const tempDir = (prefix = "chatapi-test-") => {
