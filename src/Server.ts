@@ -1,5 +1,5 @@
 import { HttpLayerRouter, HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import { NodeContext, NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { Api } from "./api/Api.js"
@@ -36,7 +36,11 @@ const ApiRoutes = HttpLayerRouter.addHttpApi(Api).pipe(
   Layer.provide([TenantAuthLive, UserAuthLive, AdminAuthLive])
 )
 
-const Routes = Layer.mergeAll(ApiRoutes, RequestMiddleware)
+/** Every route with its services; needs a SqlClient and AppConfig. */
+export const RoutesLive = Layer.mergeAll(ApiRoutes, RequestMiddleware).pipe(
+  Layer.provide(ServicesLive),
+  Layer.provide(NodeContext.layer)
+)
 
 const HttpServerLive = Layer.unwrapEffect(
   Effect.map(AppConfig, ({ listen }) => NodeHttpServer.layer(createServer, { port: listen.port, host: listen.host ?? "0.0.0.0" }))
@@ -52,10 +56,11 @@ const ListenLog = Layer.effectDiscard(
 )
 
 /** The whole server: one router, one port. */
-export const ServerLive = HttpLayerRouter.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
+export const ServerLive = HttpLayerRouter.serve(RoutesLive, { disableLogger: true, disableListenLog: true }).pipe(
   Layer.merge(ListenLog),
   Layer.provide(HttpServerLive),
-  Layer.provide(ServicesLive),
   Layer.provide(DatabaseLive),
-  Layer.provide(AppConfig.Default)
+  Layer.provide(AppConfig.Default),
+  // No tracer is exported yet: spans per request and per query would only cost CPU.
+  Layer.provide(Layer.setTracerEnabled(false))
 )

@@ -27,6 +27,12 @@ const toResponse = (cause: Cause.Cause<unknown>) => {
         : errorResponse(400, "VALIDATION_ERROR", "request body is not valid JSON")
     )
   }
+  if (hasTag(error, "SqlError")) {
+    return Effect.as(
+      Effect.logError("store unavailable", cause),
+      errorResponse(503, "UNAVAILABLE", "the store is unavailable; retry later")
+    )
+  }
   return Effect.as(
     Effect.logError("request failed", cause),
     errorResponse(500, "INTERNAL_ERROR", "internal error")
