@@ -30,7 +30,7 @@ export const toMessage = (row: MessageRow) =>
     edited_at: isoOrNull(row.edited_at),
     deleted: row.deleted_at !== null,
     deleted_at: isoOrNull(row.deleted_at)
-  })
+  }, true)
 
 const first = (rows: ReadonlyArray<MessageRow>) => Option.map(Option.fromNullable(rows[0]), toMessage)
 

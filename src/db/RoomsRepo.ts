@@ -34,7 +34,7 @@ const roomFields = (row: RoomRow) => ({
   last_activity_at: iso(row.last_activity_at)
 })
 
-export const toRoom = (row: RoomRow) => new Room(roomFields(row))
+export const toRoom = (row: RoomRow) => new Room(roomFields(row), true)
 
 export interface NewMember {
   readonly userId: UserId
@@ -64,6 +64,17 @@ export class RoomsRepo extends Effect.Service<RoomsRepo>()("db/RoomsRepo", {
     const findByUniqueKey = (tenantId: TenantId, key: string) =>
       sql<RoomRow>`SELECT * FROM rooms WHERE tenant_id = ${tenantId} AND unique_key = ${key}`.pipe(
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRoom)),
+        Effect.orDie
+      )
+
+    /** The room and the user's role in it, in one query. */
+    const findWithRole = (tenantId: TenantId, roomId: string, userId: UserId) =>
+      sql<RoomRow & { member_role: Role | null }>`SELECT r.*, m.role AS member_role FROM rooms r
+          LEFT JOIN room_members m ON m.tenant_id = r.tenant_id AND m.room_id = r.room_id AND m.user_id = ${userId}
+          WHERE r.tenant_id = ${tenantId} AND r.room_id = ${roomId}`.pipe(
+        Effect.map((rows) =>
+          Option.map(Option.fromNullable(rows[0]), (row) => ({ room: toRoom(row), role: Option.fromNullable(row.member_role) }))
+        ),
         Effect.orDie
       )
 
@@ -100,7 +111,7 @@ export class RoomsRepo extends Effect.Service<RoomsRepo>()("db/RoomsRepo", {
       sql<{ user_id: string; role: Role; joined_at: number }>`SELECT user_id, role, joined_at FROM room_members
           WHERE tenant_id = ${tenantId} AND room_id = ${roomId} ORDER BY joined_at, user_id`.pipe(
         Effect.map((rows) =>
-          rows.map((r) => new Member({ user_id: r.user_id as UserId, role: r.role, joined_at: iso(r.joined_at) }))
+          rows.map((r) => new Member({ user_id: r.user_id as UserId, role: r.role, joined_at: iso(r.joined_at) }, true))
         ),
         Effect.orDie
       )
@@ -134,12 +145,12 @@ export class RoomsRepo extends Effect.Service<RoomsRepo>()("db/RoomsRepo", {
               role: row.role,
               last_ack: Number(row.last_ack) as Seq,
               unread: Number(row.unread)
-            })
+            }, true)
           )
         ),
         Effect.orDie
       )
 
-    return { insert, find, findByUniqueKey, update, role, addMembers, members, removeMember, setRole, listForUser } as const
+    return { insert, find, findWithRole, findByUniqueKey, update, role, addMembers, members, removeMember, setRole, listForUser } as const
   })
 }) {}

@@ -24,7 +24,7 @@ const toStored = (row: TenantRow): StoredTenant => ({
     name: row.name,
     config: parseJsonObject(row.config) as TenantConfig,
     created_at: iso(row.created_at)
-  })
+  }, true)
 })
 
 export class TenantsRepo extends Effect.Service<TenantsRepo>()("db/TenantsRepo", {

@@ -9,7 +9,7 @@ export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
     const tenants = yield* Tenants
     return handlers
       .handle("createTenant", ({ payload }) => tenants.create(payload.name, payload.config))
-      .handle("listTenants", () => Effect.map(tenants.list, (list) => new TenantList({ tenants: list })))
+      .handle("listTenants", () => Effect.map(tenants.list, (list) => new TenantList({ tenants: list }, true)))
       .handle("updateTenant", ({ path, payload }) => tenants.update(path.tenant_id, payload))
       .handle("rotateKey", ({ path }) => tenants.rotateKey(path.tenant_id))
   }))

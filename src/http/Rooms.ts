@@ -22,12 +22,12 @@ export const RoomsLive = HttpApiBuilder.group(Api, "rooms", (handlers) =>
               ? Effect.flatMap(Schema.encode(ExistingRoom)(room), (body) => HttpServerResponse.json(body, { status: 200 })).pipe(Effect.orDie)
               : Effect.succeed(room))))
       .handle("list", ({ urlParams }) =>
-        asCaller((t, u) => Effect.map(rooms.list(t, u, urlParams.limit ?? 500), (list) => new RoomList({ rooms: list }))))
+        asCaller((t, u) => Effect.map(rooms.list(t, u, urlParams.limit ?? 500), (list) => new RoomList({ rooms: list }, true))))
       .handle("get", ({ path }) => asCaller((t, u) => rooms.get(t, u, path.room_id)))
       .handle("update", ({ path, payload }) => asCaller((t, u) => rooms.update(t, u, path.room_id, payload)))
       .handle("members", ({ path }) =>
-        asCaller((t, u) => Effect.map(rooms.members(t, u, path.room_id), (members) => new MemberList({ members }))))
+        asCaller((t, u) => Effect.map(rooms.members(t, u, path.room_id), (members) => new MemberList({ members }, true))))
       .handle("addMembers", ({ path, payload }) =>
-        asCaller((t, u) => Effect.map(rooms.addMembers(t, u, path.room_id, payload), (members) => new MemberList({ members }))))
+        asCaller((t, u) => Effect.map(rooms.addMembers(t, u, path.room_id, payload), (members) => new MemberList({ members }, true))))
       .handle("removeMember", ({ path }) => asCaller((t, u) => rooms.removeMember(t, u, path.room_id, path.user_id)))
   }))

@@ -22,7 +22,7 @@ export class Acks extends Effect.Service<Acks>()("services/Acks", {
         }
         const lastAck = yield* repo.ack(tenantId, room.room_id, caller, input.seq)
         const unread = yield* repo.unread(tenantId, room.room_id, caller, lastAck)
-        return new AckResult({ room_id: room.room_id, last_ack: lastAck as Seq, unread })
+        return new AckResult({ room_id: room.room_id, last_ack: lastAck as Seq, unread }, true)
       }).pipe(Effect.annotateLogs({ tenant_id: tenantId, user_id: caller, room_id: input.room_id, seq: input.seq }))
 
     return { ack } as const

@@ -75,7 +75,7 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
             edited_at: null,
             deleted: false,
             deleted_at: null
-          })
+          }, true)
           yield* repo.insert(tenantId, message)
           return message
         }).pipe(
@@ -97,7 +97,7 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
           ...(q.before_seq === undefined ? {} : { before: q.before_seq }),
           limit: q.limit ?? 50
         })
-        return new MessagePage({ messages: page.messages, has_more: page.hasMore })
+        return new MessagePage({ messages: page.messages, has_more: page.hasMore }, true)
       })
 
     const own = (tenantId: TenantId, caller: UserId, roomId: string, messageId: string) =>
@@ -123,7 +123,7 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
           content: input.content ?? message.content,
           meta: input.meta ?? message.meta,
           edited_at: new Date().toISOString()
-        })
+        }, true)
         yield* repo.edit(tenantId, edited)
         return edited
       })
@@ -137,7 +137,7 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
           return yield* Effect.fail(new Forbidden({ message: "only the sender may delete a message" }))
         }
         if (message.deleted) return message
-        const tombstone = new Message({ ...message, content: "", meta: {}, deleted: true, deleted_at: new Date().toISOString() })
+        const tombstone = new Message({ ...message, content: "", meta: {}, deleted: true, deleted_at: new Date().toISOString() }, true)
         yield* repo.edit(tenantId, tombstone)
         return tombstone
       })

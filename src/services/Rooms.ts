@@ -25,12 +25,10 @@ export class Rooms extends Effect.Service<Rooms>()("services/Rooms", {
 
     /** The room and the caller's role; 404 when it does not exist for this tenant. */
     const access = (tenantId: TenantId, userId: UserId, roomId: string) =>
-      Effect.gen(function*() {
-        const room = yield* repo.find(tenantId, roomId)
-        if (Option.isNone(room)) return yield* Effect.fail(notFound("room"))
-        const role = yield* repo.role(tenantId, roomId, userId)
-        return { room: room.value, role } satisfies RoomAccess
-      })
+      Effect.flatMap(
+        repo.findWithRole(tenantId, roomId, userId),
+        Option.match({ onNone: () => Effect.fail(notFound("room")), onSome: (access): Effect.Effect<RoomAccess> => Effect.succeed(access) })
+      )
 
     /** Members read every room they are in; anyone in the tenant reads a channel. */
     const readable = (tenantId: TenantId, userId: UserId, roomId: string) =>
@@ -67,7 +65,7 @@ export class Rooms extends Effect.Service<Rooms>()("services/Rooms", {
           created_by: caller,
           created_at: now,
           last_activity_at: now
-        })
+        }, true)
         const members: Array<NewMember> = [
           { userId: caller, role: "owner" },
           ...others.map((userId) => ({ userId, role: "member" as const }))
@@ -78,7 +76,7 @@ export class Rooms extends Effect.Service<Rooms>()("services/Rooms", {
             return room
           }
           const existing = yield* repo.findByUniqueKey(tenantId, room.unique_key!)
-          return new ExistingRoom(Option.getOrThrow(existing))
+          return new ExistingRoom(Option.getOrThrow(existing), true)
         }).pipe(sql.withTransaction, Effect.orDie)
       }).pipe(Effect.annotateLogs({ tenant_id: tenantId, user_id: caller }))
 
@@ -96,7 +94,7 @@ export class Rooms extends Effect.Service<Rooms>()("services/Rooms", {
         const name = patch.name === undefined ? room.name : patch.name
         const metadata = patch.metadata ?? room.metadata
         yield* repo.update(tenantId, room.room_id, name, metadata)
-        return new Room({ ...room, name, metadata })
+        return new Room({ ...room, name, metadata }, true)
       })
 
     const members = (tenantId: TenantId, caller: UserId, roomId: string) =>

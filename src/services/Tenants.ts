@@ -59,10 +59,10 @@ export class Tenants extends Effect.Service<Tenants>()("services/Tenants", {
           name,
           config: tenantConfig,
           created_at: new Date().toISOString()
-        })
+        }, true)
         yield* repo.insert(tenant, sha256(apiKey).toString("hex"))
         yield* Effect.logInfo("tenant created").pipe(Effect.annotateLogs({ tenant_id: tenant.tenant_id }))
-        return new TenantWithKey({ ...tenant, config: visible(tenant.config), api_key: apiKey })
+        return new TenantWithKey({ ...tenant, config: visible(tenant.config), api_key: apiKey }, true)
       })
 
     const find = (tenantId: string) =>
@@ -70,7 +70,7 @@ export class Tenants extends Effect.Service<Tenants>()("services/Tenants", {
         Effect.flatMap(Option.match({ onNone: () => Effect.fail(notFound("tenant")), onSome: Effect.succeed }))
       )
 
-    const list = repo.list.pipe(Effect.map((tenants) => tenants.map((t) => new Tenant({ ...t, config: visible(t.config) }))))
+    const list = repo.list.pipe(Effect.map((tenants) => tenants.map((t) => new Tenant({ ...t, config: visible(t.config) }, true))))
 
     const update = (tenantId: string, patch: { readonly name?: string | undefined; readonly config?: TenantConfigPatch | undefined }) =>
       Effect.gen(function*() {
@@ -78,7 +78,7 @@ export class Tenants extends Effect.Service<Tenants>()("services/Tenants", {
         const name = patch.name ?? tenant.name
         const next = patch.config ? applyPatch(tenant.config, patch.config) : tenant.config
         yield* repo.update(tenant.tenant_id, name, next)
-        return new Tenant({ ...tenant, name, config: visible(next) })
+        return new Tenant({ ...tenant, name, config: visible(next) }, true)
       })
 
     const rotateKey = (tenantId: string) =>
@@ -87,7 +87,7 @@ export class Tenants extends Effect.Service<Tenants>()("services/Tenants", {
         const apiKey = newApiKey()
         yield* repo.setKeyHash(tenant.tenant_id, sha256(apiKey).toString("hex"))
         yield* Effect.logInfo("tenant key rotated").pipe(Effect.annotateLogs({ tenant_id: tenant.tenant_id }))
-        return new TenantWithKey({ ...tenant, config: visible(tenant.config), api_key: apiKey })
+        return new TenantWithKey({ ...tenant, config: visible(tenant.config), api_key: apiKey }, true)
       })
 
     /** Looks the key up by its hash, then compares the hashes in constant time. */
