@@ -42,8 +42,27 @@ export const RoutesLive = Layer.mergeAll(ApiRoutes, RequestMiddleware).pipe(
   Layer.provide(NodeContext.layer)
 )
 
+/** Requests Node cannot even parse (bad bytes, broken headers) still get a §9 body. */
+const makeServer = () => {
+  const server = createServer()
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || error.code === "ECONNRESET") return socket.destroy()
+    const tooLarge = error.code === "HPE_HEADER_OVERFLOW"
+    const body = JSON.stringify({
+      error: tooLarge
+        ? { code: "PAYLOAD_TOO_LARGE", message: "request headers are too large" }
+        : { code: "VALIDATION_ERROR", message: "malformed HTTP request" }
+    })
+    socket.end(
+      `HTTP/1.1 ${tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+    )
+  })
+  return server
+}
+
 const HttpServerLive = Layer.unwrapEffect(
-  Effect.map(AppConfig, ({ listen }) => NodeHttpServer.layer(createServer, { port: listen.port, host: listen.host ?? "0.0.0.0" }))
+  Effect.map(AppConfig, ({ listen }) => NodeHttpServer.layer(makeServer, { port: listen.port, host: listen.host ?? "0.0.0.0" }))
 )
 
 const ListenLog = Layer.effectDiscard(
