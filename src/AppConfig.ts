@@ -79,7 +79,11 @@ const config = Config.all({
   shutdownDrainTimeout: duration("SHUTDOWN_DRAIN_TIMEOUT", "10s"),
   walAutocheckpoint: positiveInt("WAL_AUTOCHECKPOINT", 1000),
   presenceGrace: duration("PRESENCE_GRACE", "5s"),
-  webhookAllowPrivate: Config.boolean("WEBHOOK_ALLOW_PRIVATE").pipe(Config.withDefault(false))
+  webhookAllowPrivate: Config.boolean("WEBHOOK_ALLOW_PRIVATE").pipe(Config.withDefault(false)),
+  tokenSecret: Config.option(Config.redacted("TOKEN_SECRET")),
+  maxConnectionsPerUser: positiveInt("MAX_CONNECTIONS_PER_USER", 20, 10_000),
+  maxFrameBytes: positiveInt("MAX_FRAME_BYTES", 65_536, 16_777_216),
+  sendQueueFrames: positiveInt("WS_SEND_QUEUE", 1024, 1_000_000)
 })
 
 /** Every environment variable, read once and validated. */

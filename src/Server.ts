@@ -18,11 +18,17 @@ import { Messages } from "./services/Messages.js"
 import { RateLimiter } from "./services/RateLimiter.js"
 import { Rooms } from "./services/Rooms.js"
 import { Tenants } from "./services/Tenants.js"
+import { Tokens } from "./services/Tokens.js"
+import { Connections } from "./realtime/Connection.js"
+import { WsRoute } from "./realtime/WsRoute.js"
+import { RealtimeHub } from "./realtime/Hub.js"
+import { TokensLive } from "./http/Tokens.js"
 
 /** The store, migrated before anything uses it. */
 export const DatabaseLive = Layer.provideMerge(MigratorLive, SqlLive).pipe(Layer.provide(AppConfig.Default))
 
 const ServicesLive = Layer.mergeAll(
+  Tokens.Default,
   Tenants.Default,
   Rooms.Default,
   Messages.Default,
@@ -32,13 +38,14 @@ const ServicesLive = Layer.mergeAll(
 )
 
 const ApiRoutes = HttpLayerRouter.addHttpApi(Api).pipe(
-  Layer.provide([AdminLive, RoomsLive, MessagesLive, HealthLive]),
+  Layer.provide([AdminLive, RoomsLive, MessagesLive, HealthLive, TokensLive]),
   Layer.provide([TenantAuthLive, UserAuthLive, AdminAuthLive])
 )
 
 /** Every route with its services; needs a SqlClient and AppConfig. */
-export const RoutesLive = Layer.mergeAll(ApiRoutes, RequestMiddleware).pipe(
-  Layer.provide(ServicesLive),
+export const RoutesLive = Layer.mergeAll(ApiRoutes, WsRoute, RequestMiddleware).pipe(
+  Layer.provide(Layer.mergeAll(Connections.Default, RealtimeHub.Default)),
+  Layer.provideMerge(ServicesLive),
   Layer.provide(NodeContext.layer)
 )
 

@@ -151,6 +151,15 @@ export class RoomsRepo extends Effect.Service<RoomsRepo>()("db/RoomsRepo", {
         Effect.orDie
       )
 
-    return { insert, find, findWithRole, findByUniqueKey, update, role, addMembers, members, removeMember, setRole, listForUser } as const
+    /** The rooms a user is a member of, with the user's read cursor in each. */
+    const cursors = (tenantId: TenantId, userId: UserId) =>
+      sql<{ room_id: string; last_ack: number }>`SELECT m.room_id, COALESCE(d.last_ack, 0) AS last_ack FROM room_members m
+          LEFT JOIN delivery_state d ON d.tenant_id = m.tenant_id AND d.room_id = m.room_id AND d.user_id = m.user_id
+          WHERE m.tenant_id = ${tenantId} AND m.user_id = ${userId}`.pipe(
+        Effect.map((rows) => new Map(rows.map((r) => [r.room_id, Number(r.last_ack)]))),
+        Effect.orDie
+      )
+
+    return { cursors, insert, find, findWithRole, findByUniqueKey, update, role, addMembers, members, removeMember, setRole, listForUser } as const
   })
 }) {}

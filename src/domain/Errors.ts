@@ -30,3 +30,25 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
 export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", fields) {}
 
 export const notFound = (what: string) => new NotFound({ message: `${what} not found` })
+
+/** The SPEC §9 code of each domain error, for WS `error` frames. */
+export const errorCodes = {
+  ValidationError: "VALIDATION_ERROR",
+  Unauthenticated: "AUTHENTICATION_ERROR",
+  Forbidden: "FORBIDDEN",
+  NotFound: "NOT_FOUND",
+  Conflict: "CONFLICT",
+  PayloadTooLarge: "PAYLOAD_TOO_LARGE",
+  RateLimited: "RATE_LIMIT_EXCEEDED",
+  Unavailable: "UNAVAILABLE"
+} as const
+
+export type DomainError =
+  | ValidationError
+  | Unauthenticated
+  | Forbidden
+  | NotFound
+  | Conflict
+  | PayloadTooLarge
+  | RateLimited
+  | Unavailable

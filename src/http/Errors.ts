@@ -23,7 +23,7 @@ const toResponse = (cause: Cause.Cause<unknown>) => {
     const tooLarge = error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
     return Effect.succeed(
       tooLarge
-        ? HttpServerResponse.setHeader(errorResponse(413, "PAYLOAD_TOO_LARGE", "request body is too large"), "connection", "close")
+        ? errorResponse(413, "PAYLOAD_TOO_LARGE", "request body is too large")
         : errorResponse(400, "VALIDATION_ERROR", "request body is not valid JSON")
     )
   }

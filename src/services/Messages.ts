@@ -6,6 +6,7 @@ import { Conflict, Forbidden, notFound, PayloadTooLarge, ValidationError } from 
 import type { MessageId, Seq, TenantId, UserId } from "../domain/Ids.js"
 import { type EditMessage, type HistoryQuery, Message, MessagePage, type SendMessage } from "../domain/Message.js"
 import type { TenantLimits } from "../domain/Tenant.js"
+import { Bus, roomFrame } from "../realtime/Bus.js"
 import { Rooms } from "./Rooms.js"
 
 export const MAX_META_BYTES = 16_384
@@ -32,14 +33,30 @@ const validateMeta = (meta: Record<string, unknown> | undefined) =>
 
 export interface SendInput extends SendMessage {
   readonly idempotencyKey?: string | undefined
+  /** The connection that sent it, which gets `message.sent` instead of `message`. */
+  readonly origin?: string | undefined
 }
 
+/** The `message` frame every member receives. */
+export const messageFrame = (m: Message) => ({
+  type: "message",
+  room_id: m.room_id,
+  seq: m.seq,
+  message_id: m.message_id,
+  sender_id: m.sender_id,
+  content: m.content,
+  meta: m.meta,
+  client_msg_id: m.client_msg_id,
+  created_at: m.created_at
+})
+
 export class Messages extends Effect.Service<Messages>()("services/Messages", {
-  dependencies: [MessagesRepo.Default, Rooms.Default],
+  dependencies: [MessagesRepo.Default, Rooms.Default, Bus.Default],
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const repo = yield* MessagesRepo
     const rooms = yield* Rooms
+    const bus = yield* Bus
 
     /**
      * Store a message with the room's next seq. The seq increment and the insert share one
@@ -80,6 +97,8 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
           return message
         }).pipe(
           sql.withTransaction,
+          // Store, then send: the event goes out only after the commit.
+          Effect.tap((m) => bus.publish(roomFrame(tenantId, m.room_id, messageFrame(m), { seq: m.seq, origin: input.origin }))),
           Effect.catchTags({ Replay: (r) => Effect.succeed(r.message), SqlError: Effect.die }),
           Effect.tap((m) =>
             Effect.logDebug("message stored").pipe(
@@ -125,6 +144,15 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
           edited_at: new Date().toISOString()
         }, true)
         yield* repo.edit(tenantId, edited)
+        yield* bus.publish(roomFrame(tenantId, edited.room_id, {
+          type: "message.updated",
+          room_id: edited.room_id,
+          seq: edited.seq,
+          message_id: edited.message_id,
+          content: edited.content,
+          meta: edited.meta,
+          edited_at: edited.edited_at
+        }))
         return edited
       })
 
@@ -139,6 +167,13 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
         if (message.deleted) return message
         const tombstone = new Message({ ...message, content: "", meta: {}, deleted: true, deleted_at: new Date().toISOString() }, true)
         yield* repo.edit(tenantId, tombstone)
+        yield* bus.publish(roomFrame(tenantId, tombstone.room_id, {
+          type: "message.deleted",
+          room_id: tombstone.room_id,
+          seq: tombstone.seq,
+          message_id: tombstone.message_id,
+          deleted_at: tombstone.deleted_at
+        }))
         return tombstone
       })
 

@@ -4,6 +4,7 @@ import * as crypto from "node:crypto"
 import { type NewMember, RoomsRepo } from "../db/RoomsRepo.js"
 import { Forbidden, notFound, ValidationError } from "../domain/Errors.js"
 import type { RoomId, TenantId, UserId } from "../domain/Ids.js"
+import { Bus } from "../realtime/Bus.js"
 import { type AddMembers, type CreateRoom, ExistingRoom, type Role, Room, type UpdateRoom } from "../domain/Room.js"
 
 export const dmKey = (a: string, b: string) => (a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`)
@@ -18,10 +19,13 @@ export interface RoomAccess {
 }
 
 export class Rooms extends Effect.Service<Rooms>()("services/Rooms", {
-  dependencies: [RoomsRepo.Default],
+  dependencies: [RoomsRepo.Default, Bus.Default],
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const repo = yield* RoomsRepo
+    const bus = yield* Bus
+    const membership = (tenantId: TenantId, roomId: RoomId, userIds: ReadonlyArray<UserId>, joined: boolean, since: number) =>
+      Effect.forEach(userIds, (userId) => bus.publish({ _tag: "Membership", tenantId, roomId, userId, joined, since }), { discard: true })
 
     /** The room and the caller's role; 404 when it does not exist for this tenant. */
     const access = (tenantId: TenantId, userId: UserId, roomId: string) =>
@@ -77,7 +81,11 @@ export class Rooms extends Effect.Service<Rooms>()("services/Rooms", {
           }
           const existing = yield* repo.findByUniqueKey(tenantId, room.unique_key!)
           return new ExistingRoom(Option.getOrThrow(existing), true)
-        }).pipe(sql.withTransaction, Effect.orDie)
+        }).pipe(
+          sql.withTransaction,
+          Effect.orDie,
+          Effect.tap((r) => r instanceof ExistingRoom ? Effect.void : membership(tenantId, r.room_id, members.map((m) => m.userId), true, 0))
+        )
       }).pipe(Effect.annotateLogs({ tenant_id: tenantId, user_id: caller }))
 
     const get = (tenantId: TenantId, caller: UserId, roomId: string) =>
@@ -116,6 +124,7 @@ export class Rooms extends Effect.Service<Rooms>()("services/Rooms", {
         const ids = [...new Set(input.user_ids)]
         const added = yield* repo.addMembers(tenantId, room.room_id, ids.map((userId) => ({ userId, role: role_ })), room.last_seq)
           .pipe(sql.withTransaction, Effect.orDie)
+        yield* membership(tenantId, room.room_id, added, true, room.last_seq)
         const all = yield* repo.members(tenantId, room.room_id)
         const addedSet = new Set<string>(added)
         return all.filter((m) => addedSet.has(m.user_id))
@@ -140,6 +149,7 @@ export class Rooms extends Effect.Service<Rooms>()("services/Rooms", {
           const heir = rest.find((m) => m.role === "admin") ?? rest[0]
           if (heir && !rest.some((m) => m.role === "owner")) yield* repo.setRole(tenantId, room.room_id, heir.user_id, "owner")
         }).pipe(sql.withTransaction, Effect.orDie)
+        yield* membership(tenantId, room.room_id, [target], false, room.last_seq)
       })
 
     return { access, readable, writable, create, get, list, update, members, addMembers, removeMember } as const

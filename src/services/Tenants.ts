@@ -105,6 +105,15 @@ export class Tenants extends Effect.Service<Tenants>()("services/Tenants", {
         return { tenant: found.value.tenant, limits: limits(found.value.tenant.config) }
       })
 
-    return { create, list, update, rotateKey, authenticate, limits } as const
+    /** A tenant named by a connection token; gone tenants fail like a bad key. */
+    const byId = (tenantId: string): Effect.Effect<AuthenticatedTenant, Unauthenticated> =>
+      repo.findById(tenantId).pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.fail(unauthenticated),
+          onSome: ({ tenant }) => Effect.succeed({ tenant, limits: limits(tenant.config) })
+        }))
+      )
+
+    return { create, list, update, rotateKey, authenticate, byId, limits } as const
   })
 }) {}

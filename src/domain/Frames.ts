@@ -1,0 +1,30 @@
+import { Schema } from "effect"
+import { JsonObject, RoomId, Seq } from "./Ids.js"
+import { ClientMsgId } from "./Message.js"
+
+const RequestId = Schema.optional(Schema.String.pipe(Schema.maxLength(128)))
+
+const frame = <T extends string, F extends Schema.Struct.Fields>(type: T, fields: F) =>
+  Schema.Struct({ type: Schema.Literal(type), request_id: RequestId, ...fields })
+
+/** Frames a client sends over `/ws`. */
+export const ClientFrame = Schema.Union(
+  frame("send_message", { room_id: RoomId, content: Schema.String, meta: Schema.optional(JsonObject), client_msg_id: Schema.optional(ClientMsgId) }),
+  frame("ack", { room_id: RoomId, seq: Seq }),
+  frame("typing.start", { room_id: RoomId }),
+  frame("typing.stop", { room_id: RoomId }),
+  frame("subscribe", { room_id: RoomId }),
+  frame("unsubscribe", { room_id: RoomId }),
+  frame("ping", {})
+)
+export type ClientFrame = typeof ClientFrame.Type
+
+/** WebSocket close codes chatapi uses. */
+export const CloseCodes = {
+  /** The server is going away (shutdown). */
+  goingAway: 1001,
+  /** A policy was broken: bad credentials or too many connections. */
+  policy: 1008,
+  /** The client did not drain its outbound queue: reconnect, sync catches up. */
+  slowConsumer: 1013
+} as const

@@ -1,0 +1,103 @@
+import { Deferred, Effect, Queue, type Scope } from "effect"
+import { CloseCodes } from "../domain/Frames.js"
+import { Bus, type BusEvent } from "./Bus.js"
+
+/** One frame waiting in a connection's bounded outbound queue. */
+export interface Outbound {
+  readonly roomId?: string | undefined
+  readonly seq?: number | undefined
+  readonly origin?: string | undefined
+  readonly data: string
+}
+
+/** One open socket as the hub sees it. */
+export interface Conn {
+  readonly id: string
+  readonly tenantId: string
+  readonly userId: string
+  readonly queue: Queue.Queue<Outbound>
+  /** Completed with a close code when the hub gives up on the socket. */
+  readonly kill: Deferred.Deferred<number>
+  /** Per room: the seq this connection has seen up to, where live messages continue. */
+  readonly since: Map<string, number>
+}
+
+const key = (tenantId: string, id: string) => `${tenantId}\u0000${id}`
+
+/** Routes committed events from the bus to the sockets following each room. */
+export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/RealtimeHub", {
+  dependencies: [Bus.Default],
+  scoped: Effect.gen(function*() {
+    const bus = yield* Bus
+    const byRoom = new Map<string, Set<Conn>>()
+    const byUser = new Map<string, Set<Conn>>()
+
+    const add = <K, V>(map: Map<K, Set<V>>, k: K, v: V) => {
+      const set = map.get(k) ?? new Set<V>()
+      set.add(v)
+      map.set(k, set)
+    }
+    const remove = <K, V>(map: Map<K, Set<V>>, k: K, v: V) => {
+      const set = map.get(k)
+      if (set && set.delete(v) && set.size === 0) map.delete(k)
+    }
+
+    /** Offers a frame; a full queue means a consumer too slow to drain it. */
+    const deliver = (conn: Conn, item: Outbound) => {
+      if (!Queue.unsafeOffer(conn.queue, item)) Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.slowConsumer))
+    }
+
+    const follow = (conn: Conn, roomId: string, since: number) => {
+      if (!conn.since.has(roomId)) conn.since.set(roomId, since)
+      add(byRoom, key(conn.tenantId, roomId), conn)
+    }
+    const unfollow = (conn: Conn, roomId: string) => {
+      conn.since.delete(roomId)
+      remove(byRoom, key(conn.tenantId, roomId), conn)
+    }
+
+    const dispatch = (event: BusEvent) => {
+      if (event._tag === "Membership") {
+        for (const conn of byUser.get(key(event.tenantId, event.userId)) ?? []) {
+          if (event.joined) follow(conn, event.roomId, event.since)
+          else unfollow(conn, event.roomId)
+        }
+        return
+      }
+      const item: Outbound = { roomId: event.roomId, seq: event.seq, origin: event.origin, data: event.data }
+      for (const conn of byRoom.get(key(event.tenantId, event.roomId)) ?? []) {
+        if (conn.userId !== event.exceptUser) deliver(conn, item)
+      }
+    }
+
+    const subscription = yield* bus.subscribe
+    yield* Queue.take(subscription).pipe(
+      Effect.flatMap((first) =>
+        Effect.map(Queue.takeAll(subscription), (rest) => {
+          dispatch(first)
+          for (const event of rest) dispatch(event)
+        })
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
+    /** Registers a socket for its rooms; the finalizer in the same scope unregisters it. */
+    const register = (conn: Conn, rooms: ReadonlyMap<string, number>): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          add(byUser, key(conn.tenantId, conn.userId), conn)
+          for (const [roomId, since] of rooms) follow(conn, roomId, since)
+        }),
+        () =>
+          Effect.sync(() => {
+            remove(byUser, key(conn.tenantId, conn.userId), conn)
+            for (const roomId of [...conn.since.keys()]) unfollow(conn, roomId)
+          })
+      )
+
+    const connections = (tenantId: string, userId: string) => byUser.get(key(tenantId, userId))?.size ?? 0
+
+    return { register, follow, unfollow, deliver, connections } as const
+  })
+}) {}

@@ -1,0 +1,65 @@
+import { HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import { Effect, Option, Redacted, Schema } from "effect"
+import { AppConfig } from "../AppConfig.js"
+import { Unauthenticated, ValidationError } from "../domain/Errors.js"
+import { UserId } from "../domain/Ids.js"
+import { errorResponse } from "../http/Errors.js"
+import { noteRequest } from "../http/RequestLog.js"
+import { Tenants } from "../services/Tenants.js"
+import { Tokens } from "../services/Tokens.js"
+import { Connections } from "./Connection.js"
+import { RealtimeHub } from "./Hub.js"
+
+const decodeUserId = Schema.decodeUnknownOption(UserId)
+
+/** `GET /ws`: a token, or an API key and a user, from headers or the query string. */
+export const WsRoute = HttpLayerRouter.use((router) =>
+  Effect.gen(function*() {
+    const config = yield* AppConfig
+    const tenants = yield* Tenants
+    const tokens = yield* Tokens
+    const hub = yield* RealtimeHub
+    const connections = yield* Connections
+
+    const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
+      Effect.gen(function*() {
+        const query = new URL(request.url, "http://localhost").searchParams
+        const token = query.get("token")
+        if (token !== null) {
+          const claims = yield* tokens.verify(token)
+          return { tenant: yield* tenants.byId(claims.tenantId), userId: claims.userId }
+        }
+        const key = request.headers["x-api-key"] ?? query.get("api_key")
+        if (key === undefined || key === null) return yield* Effect.fail(new Unauthenticated({ message: "missing credentials" }))
+        const tenant = yield* tenants.authenticate(Redacted.make(key))
+        const user = decodeUserId(request.headers["x-user-id"] ?? query.get("user_id"))
+        if (Option.isNone(user)) {
+          return yield* Effect.fail(new ValidationError({ message: "a valid X-User-Id (or user_id) is required", field: "user_id" }))
+        }
+        return { tenant, userId: user.value }
+      })
+
+    yield* router.add("GET", "/ws", (request) =>
+      Effect.gen(function*() {
+        const auth = yield* Effect.either(authenticate(request))
+        if (auth._tag === "Left") {
+          return auth.left._tag === "Unauthenticated"
+            ? errorResponse(401, "AUTHENTICATION_ERROR", auth.left.message)
+            : errorResponse(400, "VALIDATION_ERROR", auth.left.message)
+        }
+        const { tenant, userId } = auth.right
+        yield* noteRequest({ tenant_id: tenant.tenant.tenant_id, user_id: userId })
+        if (hub.connections(tenant.tenant.tenant_id, userId) >= config.maxConnectionsPerUser) {
+          return errorResponse(429, "RATE_LIMIT_EXCEEDED", `at most ${config.maxConnectionsPerUser} connections per user`)
+        }
+        const socket = yield* Effect.orDie(request.upgrade)
+        yield* connections.run(
+          { tenant, userId, netSocket: NodeHttpServerRequest.toIncomingMessage(request).socket },
+          socket,
+          { maxFrameBytes: config.maxFrameBytes, queue: config.sendQueueFrames }
+        ).pipe(Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)))
+        return HttpServerResponse.empty()
+      }).pipe(Effect.annotateLogs({ route: "/ws" })))
+  })
+)
