@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createTenant, type RunningServer, startServer } from "../support/server.js"
 import { connectWs, type Frame } from "../support/ws.js"
+import { FAST, range } from "./_helpers.js"
 
-const FAST = { rate_limit_per_sec: 100000, burst: 100000 }
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 const isMessage = (roomId: string) => (f: Frame) => f.type === "message" && f.room_id === roomId
 
 describe("WebSocket events and flow control", () => {

@@ -2,10 +2,9 @@ import * as crypto from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createTenant, type RunningServer, startServer } from "../support/server.js"
 import { connectWs, type Frame } from "../support/ws.js"
+import { FAST, range } from "./_helpers.js"
 
 const TOKEN_SECRET = "a-test-token-secret-of-some-length"
-const FAST = { rate_limit_per_sec: 100000, burst: 100000 }
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 const isMessage = (roomId: string) => (f: Frame) => f.type === "message" && f.room_id === roomId
 
 describe("WebSocket /ws", () => {
