@@ -1,7 +1,8 @@
 import { type ChildProcess, execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
-import { startServer } from "../test/support/server.js"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { createTenant, startServer } from "../test/support/server.js"
 
 export interface BenchServer {
   readonly url: string
@@ -26,6 +27,43 @@ export const cpuMs = (pid: number) => {
   // Fields after the ")" closing the command name: state is field 3, utime 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1000
+}
+
+/** Resident set size of a process in KB, from /proc/PID/status (VmRSS). */
+export const rssKb = (pid: number) => {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+  if (!match) throw new Error(`no VmRSS for ${pid}`)
+  return Number(match[1])
+}
+
+/** Event-loop delay sampling interval; the histogram records whole intervals, so this is subtracted. */
+export const ELD_RESOLUTION_MS = 5
+
+/**
+ * Starts measuring the server's CPU and this process's (the load generator's) CPU and event-loop
+ * delay; the returned function stops and reports.
+ */
+export const loadMeter = (serverPid: number) => {
+  const loop = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS })
+  const serverBefore = cpuMs(serverPid)
+  const ownBefore = process.cpuUsage()
+  const started = performance.now()
+  loop.enable()
+  return () => {
+    loop.disable()
+    const wallMs = performance.now() - started
+    const serverCpu = cpuMs(serverPid) - serverBefore
+    const own = process.cpuUsage(ownBefore)
+    const delay = (ns: number) => round(Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS))
+    return {
+      wallMs,
+      serverCpuMs: serverCpu,
+      server_cpu_cores: round(serverCpu / wallMs),
+      loadgen_cpu_cores: round((own.user + own.system) / 1000 / wallMs),
+      loadgen_event_loop_resolution_ms: ELD_RESOLUTION_MS,
+      loadgen_event_loop_delay_ms: { p50: delay(loop.percentile(50)), p99: delay(loop.percentile(99)), max: delay(loop.max) }
+    }
+  }
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
@@ -63,6 +101,33 @@ export const quantile = (sorted: Float64Array | Array<number>, q: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 
 export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
+
+/** p50, p99, max and mean of latency samples in ms. */
+export const summary = (samples: ArrayLike<number>) => {
+  const sorted = Float64Array.from(samples).sort()
+  let sum = 0
+  for (const x of sorted) sum += x
+  return {
+    p50: round(quantile(sorted, 0.5)),
+    p99: round(quantile(sorted, 0.99)),
+    max: round(sorted[sorted.length - 1] ?? NaN),
+    mean: round(sum / Math.max(1, sorted.length))
+  }
+}
+
+export type Api = (method: string, route: string, user: string, body?: unknown) => Promise<any>
+
+/** A new tenant without a practical rate limit, and a JSON client for it that throws on a non-2xx reply. */
+export const benchTenant = async (server: BenchServer, name: string) => {
+  const { apiKey } = await createTenant(server.url, name, { rate_limit_per_sec: 1_000_000, burst: 10_000_000 })
+  const headers = (user: string) => ({ "x-api-key": apiKey, "x-user-id": user })
+  const api: Api = async (method, route, user, body) => {
+    const res = await request(server.url, method, route, headers(user), body)
+    if (res.status >= 300) throw new Error(`${method} ${route}: ${res.status} ${res.body}`)
+    return JSON.parse(res.body)
+  }
+  return { apiKey, headers, api }
+}
 
 /** Checks one room's history is exactly seq 1..expected, by paging with after_seq. */
 export const checkSeqs = async (base: string, headers: Record<string, string>, roomId: string, expected: number) => {

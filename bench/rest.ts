@@ -1,20 +1,17 @@
 /**
- * REST send benchmark against the real server process (dist/main.js) on 127.0.0.1 and a temporary database.
+ * REST and WebSocket benchmarks against the real server process (dist/main.js) on 127.0.0.1 and a temporary database.
  *
- *   npm run bench                      both scenarios, 10 s each
+ *   npm run bench                      every scenario; the REST ones and the fan-outs 10 s each
  *   npm run bench -- --scenario one-room --duration 5 --warmup 1
- *   scenarios: one-room, many-rooms
+ *   scenarios: one-room, many-rooms (REST, here); fanout-100, fanout-1000, sync-2000, idle-conns (WebSocket, bench/ws.ts)
  *
- * stdout: one JSON object per scenario, then an aligned table. Progress goes to stderr.
+ * stdout: one JSON object per scenario, then an aligned table per kind. Progress goes to stderr.
  */
-import { monitorEventLoopDelay } from "node:perf_hooks"
 import { parseArgs } from "node:util"
-import { createTenant } from "../test/support/server.js"
-import { type BenchServer, checkSeqs, closeAgent, cpuMs, quantile, request, round, startQuietServer } from "./lib.js"
+import { type Api, type BenchServer, benchTenant, checkSeqs, closeAgent, loadMeter, request, round, startQuietServer, summary } from "./lib.js"
+import { type WsResult, wsScenarios, wsTable } from "./ws.js"
 
 const SENDERS = 32
-/** Event-loop delay sampling interval; the histogram records whole intervals, so this is subtracted. */
-const ELD_RESOLUTION_MS = 5
 
 interface Target {
   readonly roomId: string
@@ -28,8 +25,6 @@ interface Scenario {
   /** The room and user of a sender's next message. */
   pick(targets: ReadonlyArray<Target>, sender: number, n: number): { target: Target; user: string }
 }
-
-type Api = (method: string, route: string, user: string, body?: unknown) => Promise<any>
 
 const scenarios: Record<string, Scenario> = {
   "one-room": {
@@ -61,13 +56,7 @@ const scenarios: Record<string, Scenario> = {
 }
 
 const run = async (server: BenchServer, name: string, scenario: Scenario, durationS: number, warmupS: number) => {
-  const { apiKey } = await createTenant(server.url, `bench-${name}`, { rate_limit_per_sec: 1_000_000, burst: 10_000_000 })
-  const headers = (user: string) => ({ "x-api-key": apiKey, "x-user-id": user })
-  const api: Api = async (method, route, user, body) => {
-    const res = await request(server.url, method, route, headers(user), body)
-    if (res.status >= 300) throw new Error(`${method} ${route}: ${res.status} ${res.body}`)
-    return JSON.parse(res.body)
-  }
+  const { headers, api } = await benchTenant(server, `bench-${name}`)
   const targets = await scenario.setup(api)
   process.stderr.write(`[${name}] ${scenario.description}: ${warmupS} s warm-up, ${durationS} s measured...\n`)
 
@@ -93,16 +82,9 @@ const run = async (server: BenchServer, name: string, scenario: Scenario, durati
   // A fresh process answers its first burst slowly (JIT, statement cache): warm up before measuring.
   await drive(performance.now() + warmupS * 1000, false)
 
-  const loop = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS })
-  const cpuBefore = cpuMs(server.pid)
-  const ownBefore = process.cpuUsage()
-  loop.enable()
-  const started = performance.now()
-  await drive(started + durationS * 1000, true)
-  const wallMs = performance.now() - started
-  loop.disable()
-  const serverCpu = cpuMs(server.pid) - cpuBefore
-  const own = process.cpuUsage(ownBefore)
+  const stop = loadMeter(server.pid)
+  await drive(performance.now() + durationS * 1000, true)
+  const { wallMs, serverCpuMs: serverCpu, ...load } = stop()
 
   process.stderr.write(`[${name}] verifying seqs...\n`)
   const problems: Array<string> = []
@@ -114,8 +96,6 @@ const run = async (server: BenchServer, name: string, scenario: Scenario, durati
   }
 
   const ok = statuses["201"] ?? 0
-  const sorted = Float64Array.from(latencies).sort()
-  const delay = (ns: number) => round(Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS))
   return {
     scenario: name,
     description: scenario.description,
@@ -127,18 +107,10 @@ const run = async (server: BenchServer, name: string, scenario: Scenario, durati
     messages: ok,
     statuses,
     msgs_per_s: round(ok / (wallMs / 1000), 1),
-    latency_ms: {
-      p50: round(quantile(sorted, 0.5)),
-      p99: round(quantile(sorted, 0.99)),
-      max: round(sorted[sorted.length - 1] ?? NaN),
-      mean: round(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length))
-    },
+    latency_ms: summary(latencies),
     server_cpu_ms: round(serverCpu, 0),
     server_cpu_ms_per_msg: round(serverCpu / Math.max(1, ok), 3),
-    server_cpu_cores: round(serverCpu / wallMs),
-    loadgen_cpu_cores: round((own.user + own.system) / 1000 / wallMs),
-    loadgen_event_loop_resolution_ms: ELD_RESOLUTION_MS,
-    loadgen_event_loop_delay_ms: { p50: delay(loop.percentile(50)), p99: delay(loop.percentile(99)), max: delay(loop.max) },
+    ...load,
     // Checked: every message stored, warm-up included; each room's history must be exactly seq 1..n.
     seqs: { gap_free: problems.length === 0, messages_checked: checked, problems: problems.slice(0, 10) }
   }

@@ -83,7 +83,10 @@ const config = Config.all({
   tokenSecret: Config.option(Config.redacted("TOKEN_SECRET")),
   maxConnectionsPerUser: positiveInt("MAX_CONNECTIONS_PER_USER", 20, 10_000),
   maxFrameBytes: positiveInt("MAX_FRAME_BYTES", 65_536, 16_777_216),
-  sendQueueFrames: positiveInt("WS_SEND_QUEUE", 1024, 1_000_000)
+  sendQueueFrames: positiveInt("WS_SEND_QUEUE", 1024, 1_000_000),
+  heartbeatInterval: duration("HEARTBEAT_INTERVAL", "30s"),
+  heartbeatTimeout: duration("HEARTBEAT_TIMEOUT", "60s"),
+  typingTimeout: duration("TYPING_TIMEOUT", "5s")
 })
 
 /** Every environment variable, read once and validated. */

@@ -26,5 +26,7 @@ export const CloseCodes = {
   /** A policy was broken: bad credentials or too many connections. */
   policy: 1008,
   /** The client did not drain its outbound queue: reconnect, sync catches up. */
-  slowConsumer: 1013
+  slowConsumer: 1013,
+  /** Nothing heard from the client for HEARTBEAT_TIMEOUT (the socket is dropped, no close frame). */
+  heartbeatTimeout: 4408
 } as const

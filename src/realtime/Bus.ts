@@ -25,7 +25,16 @@ export interface Membership {
   readonly since: number
 }
 
-export type BusEvent = RoomFrame | Membership
+/** A user came online or went offline, for everyone sharing one of `roomIds`. */
+export interface Presence {
+  readonly _tag: "Presence"
+  readonly tenantId: string
+  readonly userId: string
+  readonly status: "online" | "offline"
+  readonly roomIds: ReadonlyArray<string>
+}
+
+export type BusEvent = RoomFrame | Membership | Presence
 
 /**
  * Where committed events go to reach every socket. In process for one node; the seam a

@@ -1,5 +1,6 @@
 import { Socket } from "@effect/platform"
-import { Deferred, Effect, Option, Queue, Schema } from "effect"
+import { Deferred, Duration, Effect, FiberMap, Option, Queue, Schedule, Schema } from "effect"
+import { AppConfig } from "../AppConfig.js"
 import * as crypto from "node:crypto"
 import type { Socket as NetSocket } from "node:net"
 import { MessagesRepo } from "../db/MessagesRepo.js"
@@ -19,6 +20,9 @@ const SYNC_PAGE = 500
 /** Bytes the kernel may hold for a socket before the writer waits for it to drain. */
 const HIGH_WATER = 256 * 1024
 
+/** An unmasked WebSocket ping with no payload; clients answer with a pong. */
+const PING_FRAME = Buffer.from([0x89, 0x00])
+
 const decodeFrame = Schema.decodeUnknownEither(Schema.parseJson(ClientFrame))
 
 export interface Session {
@@ -29,8 +33,9 @@ export interface Session {
 
 /** The program of one socket: register, sync what was missed, then serve frames both ways. */
 export class Connections extends Effect.Service<Connections>()("realtime/Connections", {
-  dependencies: [RealtimeHub.Default, Bus.Default, MessagesRepo.Default, RoomsRepo.Default, RateLimiter.Default],
+  dependencies: [RealtimeHub.Default, Bus.Default, MessagesRepo.Default, RoomsRepo.Default, RateLimiter.Default, AppConfig.Default],
   effect: Effect.gen(function*() {
+    const config = yield* AppConfig
     const hub = yield* RealtimeHub
     const bus = yield* Bus
     const messagesRepo = yield* MessagesRepo
@@ -40,7 +45,9 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
     const acks = yield* Acks
     const rooms = yield* Rooms
 
-    const run = (session: Session, socket: Socket.Socket, limits: { maxFrameBytes: number; queue: number }) =>
+    const limits = { maxFrameBytes: config.maxFrameBytes, queue: config.sendQueueFrames }
+
+    const run = (session: Session, socket: Socket.Socket) =>
       Effect.gen(function*() {
         const { tenant: { limits: tenantLimits, tenant }, userId } = session
         const tenantId = tenant.tenant_id as TenantId
@@ -106,6 +113,23 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           Effect.forkScoped
         )
 
+        const typingTimers = yield* FiberMap.make<string>()
+        const typing = (roomId: string, action: "start" | "stop") =>
+          bus.publish(roomFrame(tenantId, roomId, { type: "typing", room_id: roomId, user_id: userId, action }, { exceptUser: userId }))
+
+        // Heartbeat: a WebSocket ping frame every interval; a socket silent for the timeout is dropped.
+        let lastHeard = Date.now()
+        const heard = () => (lastHeard = Date.now())
+        session.netSocket.on("data", heard)
+        yield* Effect.addFinalizer(() => Effect.sync(() => session.netSocket.off("data", heard)))
+        yield* Effect.sync(() => {
+          if (Date.now() - lastHeard > Duration.toMillis(config.heartbeatTimeout)) {
+            Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.heartbeatTimeout))
+          } else if (session.netSocket.writable) {
+            session.netSocket.write(PING_FRAME)
+          }
+        }).pipe(Effect.repeat(Schedule.spaced(config.heartbeatInterval)), Effect.delay(config.heartbeatInterval), Effect.forkScoped)
+
         const fail = (error: DomainError, requestId: string | undefined) =>
           reply({
             type: "error",
@@ -137,14 +161,15 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
             case "ack":
               return Effect.asVoid(acks.ack(tenantId, userId, { room_id: frame.room_id, seq: frame.seq }))
             case "typing.start":
+              return Effect.flatMap(rooms.writable(tenantId, userId, frame.room_id), ({ room }) =>
+                Effect.zipRight(
+                  typing(room.room_id, "start"),
+                  // Typing expires by itself unless renewed.
+                  FiberMap.run(typingTimers, room.room_id, Effect.zipRight(Effect.sleep(config.typingTimeout), typing(room.room_id, "stop")))
+                ))
             case "typing.stop":
               return Effect.flatMap(rooms.writable(tenantId, userId, frame.room_id), ({ room }) =>
-                bus.publish(roomFrame(tenantId, room.room_id, {
-                  type: "typing",
-                  room_id: room.room_id,
-                  user_id: userId,
-                  action: frame.type === "typing.start" ? "start" : "stop"
-                }, { exceptUser: userId })))
+                Effect.zipRight(FiberMap.remove(typingTimers, room.room_id), typing(room.room_id, "stop")))
             case "subscribe":
               return Effect.map(rooms.readable(tenantId, userId, frame.room_id), ({ room }) => hub.follow(conn, room.room_id, room.last_seq))
             case "unsubscribe":
@@ -185,7 +210,9 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
             if (!Queue.unsafeOffer(inbound, data)) Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.policy))
           }),
           Effect.flatMap(Deferred.await(conn.kill), (code) =>
-            Effect.orDie(write(new Socket.CloseEvent(code, code === CloseCodes.slowConsumer ? "slow consumer" : "policy violation"))))
+            code === CloseCodes.heartbeatTimeout
+              ? Effect.sync(() => session.netSocket.destroy())
+              : Effect.orDie(write(new Socket.CloseEvent(code, code === CloseCodes.slowConsumer ? "slow consumer" : "policy violation"))))
         )
       }).pipe(Effect.scoped)
 

@@ -1,4 +1,5 @@
-import { Deferred, Effect, Queue, type Scope } from "effect"
+import { Deferred, Duration, Effect, FiberMap, Queue, type Scope } from "effect"
+import { AppConfig } from "../AppConfig.js"
 import { CloseCodes } from "../domain/Frames.js"
 import { Bus, type BusEvent } from "./Bus.js"
 
@@ -26,9 +27,12 @@ const key = (tenantId: string, id: string) => `${tenantId}\u0000${id}`
 
 /** Routes committed events from the bus to the sockets following each room. */
 export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/RealtimeHub", {
-  dependencies: [Bus.Default],
+  dependencies: [Bus.Default, AppConfig.Default],
   scoped: Effect.gen(function*() {
     const bus = yield* Bus
+    const { presenceGrace } = yield* AppConfig
+    const online = new Set<string>()
+    const goingOffline = yield* FiberMap.make<string>()
     const byRoom = new Map<string, Set<Conn>>()
     const byUser = new Map<string, Set<Conn>>()
 
@@ -64,6 +68,15 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
         }
         return
       }
+      if (event._tag === "Presence") {
+        const data = JSON.stringify({ type: "presence.update", user_id: event.userId, status: event.status })
+        const recipients = new Set<Conn>()
+        for (const roomId of event.roomIds) {
+          for (const conn of byRoom.get(key(event.tenantId, roomId)) ?? []) if (conn.userId !== event.userId) recipients.add(conn)
+        }
+        for (const conn of recipients) deliver(conn, { data })
+        return
+      }
       const item: Outbound = { roomId: event.roomId, seq: event.seq, origin: event.origin, data: event.data }
       for (const conn of byRoom.get(key(event.tenantId, event.roomId)) ?? []) {
         if (conn.userId !== event.exceptUser) deliver(conn, item)
@@ -82,19 +95,46 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
       Effect.forkScoped
     )
 
-    /** Registers a socket for its rooms; the finalizer in the same scope unregisters it. */
-    const register = (conn: Conn, rooms: ReadonlyMap<string, number>): Effect.Effect<void, never, Scope.Scope> =>
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          add(byUser, key(conn.tenantId, conn.userId), conn)
+    const presence = (conn: Conn, status: "online" | "offline", roomIds: ReadonlyArray<string>) =>
+      bus.publish({ _tag: "Presence", tenantId: conn.tenantId, userId: conn.userId, status, roomIds })
+
+    /**
+     * Registers a socket for its rooms; the finalizer in the same scope unregisters it. A user is
+     * online from the first socket and offline a grace period after the last, so a quick
+     * reconnect does not flap.
+     */
+    const register = (conn: Conn, rooms: ReadonlyMap<string, number>): Effect.Effect<void, never, Scope.Scope> => {
+      const userKey = key(conn.tenantId, conn.userId)
+      return Effect.acquireRelease(
+        Effect.gen(function*() {
+          add(byUser, userKey, conn)
           for (const [roomId, since] of rooms) follow(conn, roomId, since)
+          yield* FiberMap.remove(goingOffline, userKey)
+          if (!online.has(userKey)) {
+            online.add(userKey)
+            yield* presence(conn, "online", [...rooms.keys()])
+          }
         }),
         () =>
-          Effect.sync(() => {
-            remove(byUser, key(conn.tenantId, conn.userId), conn)
-            for (const roomId of [...conn.since.keys()]) unfollow(conn, roomId)
+          Effect.gen(function*() {
+            const roomIds = [...conn.since.keys()]
+            remove(byUser, userKey, conn)
+            for (const roomId of roomIds) unfollow(conn, roomId)
+            if (byUser.has(userKey)) return
+            yield* FiberMap.run(
+              goingOffline,
+              userKey,
+              Effect.sleep(Duration.toMillis(presenceGrace)).pipe(
+                Effect.zipRight(Effect.suspend(() => {
+                  if (byUser.has(userKey)) return Effect.void
+                  online.delete(userKey)
+                  return presence(conn, "offline", roomIds)
+                }))
+              )
+            )
           })
       )
+    }
 
     const connections = (tenantId: string, userId: string) => byUser.get(key(tenantId, userId))?.size ?? 0
 

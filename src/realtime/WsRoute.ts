@@ -56,8 +56,7 @@ export const WsRoute = HttpLayerRouter.use((router) =>
         const socket = yield* Effect.orDie(request.upgrade)
         yield* connections.run(
           { tenant, userId, netSocket: NodeHttpServerRequest.toIncomingMessage(request).socket },
-          socket,
-          { maxFrameBytes: config.maxFrameBytes, queue: config.sendQueueFrames }
+          socket
         ).pipe(Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)))
         return HttpServerResponse.empty()
       }).pipe(Effect.annotateLogs({ route: "/ws" })))
