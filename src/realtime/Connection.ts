@@ -1,19 +1,16 @@
-import { Socket } from "@effect/platform"
-import { Deferred, Duration, Effect, FiberMap, Option, Queue, Schedule, Schema } from "effect"
-import { AppConfig } from "../AppConfig.js"
+import type { Socket } from "@effect/platform"
+import { Socket as Sockets } from "@effect/platform"
+import { Deferred, Duration, Effect, Queue, Schedule } from "effect"
 import * as crypto from "node:crypto"
 import type { Socket as NetSocket } from "node:net"
+import { AppConfig } from "../AppConfig.js"
 import { MessagesRepo } from "../db/MessagesRepo.js"
 import { RoomsRepo } from "../db/RoomsRepo.js"
-import { type DomainError, errorCodes, RateLimited } from "../domain/Errors.js"
-import { ClientFrame, CloseCodes } from "../domain/Frames.js"
+import { CloseCodes } from "../domain/Frames.js"
 import type { RoomId, TenantId, UserId } from "../domain/Ids.js"
 import type { AuthenticatedTenant } from "../domain/Tenant.js"
-import { Acks } from "../services/Acks.js"
-import { Messages, messageFrame } from "../services/Messages.js"
-import { RateLimiter } from "../services/RateLimiter.js"
-import { Rooms } from "../services/Rooms.js"
-import { Bus, roomFrame } from "./Bus.js"
+import { messageFrame } from "../services/Messages.js"
+import { ClientFrames } from "./ClientFrames.js"
 import { type Conn, type Outbound, RealtimeHub } from "./Hub.js"
 
 const SYNC_PAGE = 500
@@ -23,8 +20,6 @@ const HIGH_WATER = 256 * 1024
 /** An unmasked WebSocket ping with no payload; clients answer with a pong. */
 const PING_FRAME = Buffer.from([0x89, 0x00])
 
-const decodeFrame = Schema.decodeUnknownEither(Schema.parseJson(ClientFrame))
-
 export interface Session {
   readonly tenant: AuthenticatedTenant
   readonly userId: UserId
@@ -33,19 +28,14 @@ export interface Session {
 
 /** The program of one socket: register, sync what was missed, then serve frames both ways. */
 export class Connections extends Effect.Service<Connections>()("realtime/Connections", {
-  dependencies: [RealtimeHub.Default, Bus.Default, MessagesRepo.Default, RoomsRepo.Default, RateLimiter.Default, AppConfig.Default],
+  dependencies: [RealtimeHub.Default, ClientFrames.Default, MessagesRepo.Default, RoomsRepo.Default, AppConfig.Default],
   effect: Effect.gen(function*() {
     const config = yield* AppConfig
     const hub = yield* RealtimeHub
-    const bus = yield* Bus
     const messagesRepo = yield* MessagesRepo
     const roomsRepo = yield* RoomsRepo
-    const limiter = yield* RateLimiter
-    const messages = yield* Messages
-    const acks = yield* Acks
-    const rooms = yield* Rooms
+    const clientFrames = yield* ClientFrames
 
-    const limits = { maxFrameBytes: config.maxFrameBytes, queue: config.sendQueueFrames }
 
     const run = (session: Session, socket: Socket.Socket) =>
       Effect.gen(function*() {
@@ -56,7 +46,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           id: crypto.randomUUID(),
           tenantId,
           userId,
-          queue: yield* Queue.bounded<Outbound>(limits.queue),
+          queue: yield* Queue.bounded<Outbound>(config.sendQueueFrames),
           kill: yield* Deferred.make<number>(),
           since: new Map()
         }
@@ -113,10 +103,6 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           Effect.forkScoped
         )
 
-        const typingTimers = yield* FiberMap.make<string>()
-        const typing = (roomId: string, action: "start" | "stop") =>
-          bus.publish(roomFrame(tenantId, roomId, { type: "typing", room_id: roomId, user_id: userId, action }, { exceptUser: userId }))
-
         // Heartbeat: a WebSocket ping frame every interval; a socket silent for the timeout is dropped.
         let lastHeard = Date.now()
         const heard = () => (lastHeard = Date.now())
@@ -130,77 +116,10 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           }
         }).pipe(Effect.repeat(Schedule.spaced(config.heartbeatInterval)), Effect.delay(config.heartbeatInterval), Effect.forkScoped)
 
-        const fail = (error: DomainError, requestId: string | undefined) =>
-          reply({
-            type: "error",
-            code: errorCodes[error._tag],
-            message: error.message,
-            ...(error.field === undefined ? {} : { field: error.field }),
-            ...(requestId === undefined ? {} : { request_id: requestId })
-          })
-
-        const handle = (frame: ClientFrame): Effect.Effect<void, DomainError> => {
-          const rid = frame.request_id === undefined ? {} : { request_id: frame.request_id }
-          switch (frame.type) {
-            case "ping":
-              return Effect.sync(() => reply({ type: "pong", ...rid }))
-            case "send_message":
-              return Effect.gen(function*() {
-                const decision = yield* limiter.take(tenantId, tenantLimits.rateLimitPerSec, tenantLimits.burst)
-                if (!decision.allowed) {
-                  return fail(new RateLimited({ message: "rate limit exceeded", retryAfterSeconds: decision.retryAfterSeconds }), frame.request_id)
-                }
-                const m = yield* messages.send(tenantId, userId, frame.room_id, {
-                  content: frame.content,
-                  meta: frame.meta,
-                  client_msg_id: frame.client_msg_id,
-                  origin: conn.id
-                }, tenantLimits)
-                reply({ type: "message.sent", ...rid, room_id: m.room_id, seq: m.seq, message_id: m.message_id, created_at: m.created_at })
-              })
-            case "ack":
-              return Effect.asVoid(acks.ack(tenantId, userId, { room_id: frame.room_id, seq: frame.seq }))
-            case "typing.start":
-              return Effect.flatMap(rooms.writable(tenantId, userId, frame.room_id), ({ room }) =>
-                Effect.zipRight(
-                  typing(room.room_id, "start"),
-                  // Typing expires by itself unless renewed.
-                  FiberMap.run(typingTimers, room.room_id, Effect.zipRight(Effect.sleep(config.typingTimeout), typing(room.room_id, "stop")))
-                ))
-            case "typing.stop":
-              return Effect.flatMap(rooms.writable(tenantId, userId, frame.room_id), ({ room }) =>
-                Effect.zipRight(FiberMap.remove(typingTimers, room.room_id), typing(room.room_id, "stop")))
-            case "subscribe":
-              return Effect.map(rooms.readable(tenantId, userId, frame.room_id), ({ room }) => hub.follow(conn, room.room_id, room.last_seq))
-            case "unsubscribe":
-              return Effect.flatMap(rooms.access(tenantId, userId, frame.room_id), ({ role, room }) =>
-                Effect.sync(() => Option.isNone(role) && hub.unfollow(conn, room.room_id)))
-          }
-        }
-
+        const onFrame = yield* clientFrames.make({ conn, tenantId, userId, limits: tenantLimits, reply })
         const inbound = yield* Queue.bounded<string | Uint8Array>(256)
         yield* Queue.take(inbound).pipe(
-          Effect.flatMap((data) => {
-            const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength
-            if (size > limits.maxFrameBytes) {
-              return Effect.sync(() => reply({ type: "error", code: "PAYLOAD_TOO_LARGE", message: `frames are limited to ${limits.maxFrameBytes} bytes` }))
-            }
-            const text = typeof data === "string" ? data : Buffer.from(data).toString("utf8")
-            const decoded = decodeFrame(text)
-            if (decoded._tag === "Left") {
-              const requestId = (() => {
-                try {
-                  const id = (JSON.parse(text) as { request_id?: unknown }).request_id
-                  return typeof id === "string" ? id : undefined
-                } catch {
-                  return undefined
-                }
-              })()
-              return Effect.sync(() =>
-                reply({ type: "error", code: "VALIDATION_ERROR", message: "malformed or unknown frame", ...(requestId ? { request_id: requestId } : {}) }))
-            }
-            return handle(decoded.right).pipe(Effect.catchAll((e) => Effect.sync(() => fail(e, decoded.right.request_id))))
-          }),
+          Effect.flatMap(onFrame),
           Effect.forever,
           Effect.forkScoped
         )
@@ -212,7 +131,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           Effect.flatMap(Deferred.await(conn.kill), (code) =>
             code === CloseCodes.heartbeatTimeout
               ? Effect.sync(() => session.netSocket.destroy())
-              : Effect.orDie(write(new Socket.CloseEvent(code, code === CloseCodes.slowConsumer ? "slow consumer" : "policy violation"))))
+              : Effect.orDie(write(new Sockets.CloseEvent(code, code === CloseCodes.slowConsumer ? "slow consumer" : "policy violation"))))
         )
       }).pipe(Effect.scoped)
 
