@@ -22,12 +22,16 @@ import { Tokens } from "./services/Tokens.js"
 import { Connections } from "./realtime/Connection.js"
 import { WsRoute } from "./realtime/WsRoute.js"
 import { RealtimeHub } from "./realtime/Hub.js"
+import { Bus } from "./realtime/Bus.js"
+import { UndeliveredRepo } from "./db/UndeliveredRepo.js"
+import { DeliveryWorkerLive } from "./workers/DeliveryWorker.js"
 import { TokensLive } from "./http/Tokens.js"
 
 /** The store, migrated before anything uses it. */
 export const DatabaseLive = Layer.provideMerge(MigratorLive, SqlLive).pipe(Layer.provide(AppConfig.Default))
 
 const ServicesLive = Layer.mergeAll(
+  UndeliveredRepo.Default,
   Tokens.Default,
   Tenants.Default,
   Rooms.Default,
@@ -43,8 +47,8 @@ const ApiRoutes = HttpLayerRouter.addHttpApi(Api).pipe(
 )
 
 /** Every route with its services; needs a SqlClient and AppConfig. */
-export const RoutesLive = Layer.mergeAll(ApiRoutes, WsRoute, RequestMiddleware).pipe(
-  Layer.provide(Layer.mergeAll(Connections.Default, RealtimeHub.Default)),
+export const RoutesLive = Layer.mergeAll(ApiRoutes, WsRoute, RequestMiddleware, DeliveryWorkerLive).pipe(
+  Layer.provide(Layer.mergeAll(Connections.Default, RealtimeHub.Default, Bus.Default)),
   Layer.provideMerge(ServicesLive),
   Layer.provide(NodeContext.layer)
 )

@@ -1,6 +1,6 @@
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
-import { CreateTenant, Tenant, TenantList, TenantWithKey, UpdateTenant } from "../domain/Tenant.js"
+import { CreateTenant, DeadLetterList, DeadLetterQuery, Tenant, TenantList, TenantWithKey, UpdateTenant } from "../domain/Tenant.js"
 import * as Errors from "./Errors.js"
 import { AdminAuth } from "./Middleware.js"
 
@@ -22,5 +22,6 @@ export class AdminApi extends HttpApiGroup.make("admin")
       .addSuccess(TenantWithKey)
       .addError(Errors.NotFound)
   )
+  .add(HttpApiEndpoint.get("deadLetters", "/admin/dead-letters").setUrlParams(DeadLetterQuery).addSuccess(DeadLetterList))
   .middleware(AdminAuth)
 {}

@@ -86,6 +86,10 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         /** Sends live frames in per-room seq order: older seqs are skipped, a gap is filled from the store. */
         const forward = (item: Outbound) =>
           Effect.gen(function*() {
+            if (item.resync && item.roomId !== undefined) {
+              const since = conn.since.get(item.roomId)
+              return since === undefined ? undefined : yield* catchUp(item.roomId, since)
+            }
             if (item.seq === undefined || item.roomId === undefined) return yield* send(item.data)
             const since = conn.since.get(item.roomId)
             if (since === undefined || item.seq <= since) return

@@ -8,6 +8,8 @@ export interface Outbound {
   readonly roomId?: string | undefined
   readonly seq?: number | undefined
   readonly origin?: string | undefined
+  /** Not a frame: catch this room up from the store (the retry worker's nudge). */
+  readonly resync?: boolean | undefined
   readonly data: string
 }
 
@@ -138,6 +140,13 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
 
     const connections = (tenantId: string, userId: string) => byUser.get(key(tenantId, userId))?.size ?? 0
 
-    return { register, follow, unfollow, deliver, connections } as const
+    /** Asks every socket of a user to catch a room up from the store. */
+    const resync = (tenantId: string, userId: string, roomId: string) => {
+      for (const conn of byUser.get(key(tenantId, userId)) ?? []) {
+        if (conn.since.has(roomId)) deliver(conn, { roomId, resync: true, data: "" })
+      }
+    }
+
+    return { register, follow, unfollow, deliver, connections, resync } as const
   })
 }) {}

@@ -1,0 +1,77 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+export interface DueDelivery {
+  readonly tenant_id: string
+  readonly room_id: string
+  readonly user_id: string
+  readonly from_seq: number
+  readonly attempts: number
+  readonly last_seq: number
+  readonly last_ack: number
+  readonly config: string
+}
+
+export interface DeadLetter {
+  readonly tenant_id: string
+  readonly room_id: string
+  readonly user_id: string
+  readonly from_seq: number
+  readonly attempts: number
+  readonly last_attempt_at: number | null
+  readonly error: string | null
+}
+
+/** The per-member delivery queue: who fell behind in which room, and how often we retried. */
+export class UndeliveredRepo extends Effect.Service<UndeliveredRepo>()("db/UndeliveredRepo", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    /** Members of a room behind its last seq, with their cursor. */
+    const behind = (tenantId: string, roomId: string) =>
+      sql<{ user_id: string; last_ack: number }>`SELECT m.user_id, COALESCE(d.last_ack, 0) AS last_ack
+          FROM room_members m JOIN rooms r ON r.tenant_id = m.tenant_id AND r.room_id = m.room_id
+          LEFT JOIN delivery_state d ON d.tenant_id = m.tenant_id AND d.room_id = m.room_id AND d.user_id = m.user_id
+          WHERE m.tenant_id = ${tenantId} AND m.room_id = ${roomId} AND COALESCE(d.last_ack, 0) < r.last_seq`.pipe(Effect.orDie)
+
+    /** Queues the members who fell behind; one who is already queued keeps their entry. */
+    const enqueue = (tenantId: string, roomId: string, users: ReadonlyArray<{ user_id: string; last_ack: number }>, now: number) =>
+      Effect.forEach(users, (u) =>
+        sql`INSERT INTO undelivered_messages (tenant_id, room_id, user_id, from_seq, next_attempt_at, created_at)
+            VALUES (${tenantId}, ${roomId}, ${u.user_id}, ${u.last_ack + 1}, ${now}, ${now})
+            ON CONFLICT (tenant_id, room_id, user_id) DO NOTHING`, { discard: true }).pipe(sql.withTransaction, Effect.orDie)
+
+    const due = (now: number, limit: number) =>
+      sql<DueDelivery>`SELECT u.tenant_id, u.room_id, u.user_id, u.from_seq, u.attempts, r.last_seq,
+            COALESCE(d.last_ack, 0) AS last_ack, t.config
+          FROM undelivered_messages u
+          JOIN rooms r ON r.tenant_id = u.tenant_id AND r.room_id = u.room_id
+          JOIN tenants t ON t.tenant_id = u.tenant_id
+          LEFT JOIN delivery_state d ON d.tenant_id = u.tenant_id AND d.room_id = u.room_id AND d.user_id = u.user_id
+          WHERE u.status = 'pending' AND u.next_attempt_at <= ${now}
+          ORDER BY u.next_attempt_at LIMIT ${limit}`.pipe(Effect.orDie)
+
+    const purge = (d: DueDelivery) =>
+      sql`DELETE FROM undelivered_messages
+          WHERE tenant_id = ${d.tenant_id} AND room_id = ${d.room_id} AND user_id = ${d.user_id}`.pipe(Effect.asVoid, Effect.orDie)
+
+    const attempted = (d: DueDelivery, now: number, next: number, dead: string | null) =>
+      sql`UPDATE undelivered_messages SET attempts = attempts + 1, last_attempt_at = ${now}, next_attempt_at = ${next},
+            status = ${dead === null ? "pending" : "dead"}, error = ${dead}
+          WHERE tenant_id = ${d.tenant_id} AND room_id = ${d.room_id} AND user_id = ${d.user_id}`.pipe(Effect.asVoid, Effect.orDie)
+
+    const postpone = (d: DueDelivery, next: number) =>
+      sql`UPDATE undelivered_messages SET next_attempt_at = ${next}
+          WHERE tenant_id = ${d.tenant_id} AND room_id = ${d.room_id} AND user_id = ${d.user_id}`.pipe(Effect.asVoid, Effect.orDie)
+
+    const deadLetters = (tenantId: string | undefined, limit: number) =>
+      (tenantId === undefined
+        ? sql<DeadLetter>`SELECT tenant_id, room_id, user_id, from_seq, attempts, last_attempt_at, error
+            FROM undelivered_messages WHERE status = 'dead' ORDER BY last_attempt_at DESC LIMIT ${limit}`
+        : sql<DeadLetter>`SELECT tenant_id, room_id, user_id, from_seq, attempts, last_attempt_at, error
+            FROM undelivered_messages WHERE status = 'dead' AND tenant_id = ${tenantId}
+            ORDER BY last_attempt_at DESC LIMIT ${limit}`).pipe(Effect.orDie)
+
+    return { behind, enqueue, due, purge, attempted, postpone, deadLetters } as const
+  })
+}) {}
