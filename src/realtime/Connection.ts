@@ -102,7 +102,11 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         // Register before reading the store, so nothing committed in between is missed.
         const cursors = yield* roomsRepo.cursors(tenantId, userId)
         yield* hub.register(conn, cursors)
-        yield* Effect.forEach(cursors, ([roomId, lastAck]) => catchUp(roomId, lastAck), { discard: true }).pipe(
+        // Joins and leaves that raced the registration: the second read is authoritative.
+        const current = yield* roomsRepo.cursors(tenantId, userId)
+        for (const [roomId, lastAck] of current) if (!cursors.has(roomId)) hub.follow(conn, roomId, lastAck)
+        for (const roomId of cursors.keys()) if (!current.has(roomId)) hub.unfollow(conn, roomId)
+        yield* Effect.forEach(current, ([roomId, lastAck]) => catchUp(roomId, lastAck), { discard: true }).pipe(
           Effect.zipRight(Effect.forever(Effect.flatMap(Queue.take(conn.queue), forward))),
           Effect.forkScoped
         )
