@@ -57,6 +57,9 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
     const repo = yield* MessagesRepo
     const rooms = yield* Rooms
     const bus = yield* Bus
+    /** An edit or delete, told to the room after it is stored. */
+    const changed = (tenantId: TenantId, m: Message, type: string, fields: Record<string, unknown>) =>
+      bus.publish(roomFrame(tenantId, m.room_id, { type, room_id: m.room_id, seq: m.seq, message_id: m.message_id, ...fields }))
 
     /**
      * Store a message with the room's next seq. The seq increment and the insert share one
@@ -144,15 +147,7 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
           edited_at: new Date().toISOString()
         }, true)
         yield* repo.edit(tenantId, edited)
-        yield* bus.publish(roomFrame(tenantId, edited.room_id, {
-          type: "message.updated",
-          room_id: edited.room_id,
-          seq: edited.seq,
-          message_id: edited.message_id,
-          content: edited.content,
-          meta: edited.meta,
-          edited_at: edited.edited_at
-        }))
+        yield* changed(tenantId, edited, "message.updated", { content: edited.content, meta: edited.meta, edited_at: edited.edited_at })
         return edited
       })
 
@@ -167,13 +162,7 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
         if (message.deleted) return message
         const tombstone = new Message({ ...message, content: "", meta: {}, deleted: true, deleted_at: new Date().toISOString() }, true)
         yield* repo.edit(tenantId, tombstone)
-        yield* bus.publish(roomFrame(tenantId, tombstone.room_id, {
-          type: "message.deleted",
-          room_id: tombstone.room_id,
-          seq: tombstone.seq,
-          message_id: tombstone.message_id,
-          deleted_at: tombstone.deleted_at
-        }))
+        yield* changed(tenantId, tombstone, "message.deleted", { deleted_at: tombstone.deleted_at })
         return tombstone
       })
 
