@@ -1,7 +1,9 @@
 import { type ChildProcess, execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
+import * as net from "node:net"
 import { monitorEventLoopDelay } from "node:perf_hooks"
+import WebSocket from "ws"
 import { createTenant, startServer } from "../test/support/server.js"
 
 export interface BenchServer {
@@ -17,6 +19,50 @@ export interface BenchServer {
 export const startQuietServer = async (env: Record<string, string> = {}): Promise<BenchServer> => {
   const server = await startServer({ env: { LOG_LEVEL: "warn", ...env } })
   return { ...server, pid: server.process.pid!, stop: async () => void (await server.stop()) }
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const probe = net.createServer()
+    probe.once("error", reject)
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
+
+/**
+ * A server of its own with the inspector on 127.0.0.1, used only to force full garbage collections
+ * before memory samples and to read the JS heap in use.
+ */
+export const startInspectedServer = async () => {
+  const port = await freePort()
+  const server = await startQuietServer({ NODE_OPTIONS: `--inspect=127.0.0.1:${port}` })
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>
+  const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl)
+  await new Promise((resolve, reject) => (socket.once("open", resolve), socket.once("error", reject)))
+  let id = 0
+  const pending = new Map<number, (result: any) => void>()
+  socket.on("message", (data) => {
+    const reply = JSON.parse(String(data))
+    pending.get(reply.id)?.(reply.result)
+    pending.delete(reply.id)
+  })
+  const call = (method: string) => new Promise<any>((resolve) => (pending.set(++id, resolve), socket.send(JSON.stringify({ id, method }))))
+  return {
+    server,
+    /** Two full collections, then VmRSS and the JS heap in use, in KB. */
+    collect: async () => {
+      await call("HeapProfiler.collectGarbage")
+      await call("HeapProfiler.collectGarbage")
+      const heap = await call("Runtime.getHeapUsage")
+      return { rss_kb: rssKb(server.pid), heap_kb: Math.round(heap.usedSize / 1024) }
+    },
+    stop: async () => {
+      socket.close()
+      await server.stop()
+    }
+  }
 }
 
 const clockTicks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100

@@ -147,33 +147,38 @@ const main = async () => {
   const warmup = Number(values.warmup)
   if (!(duration > 0 && duration <= 600)) throw new Error(`--duration must be a number of seconds in (0, 600], got ${values.duration}`)
   if (!(warmup >= 0 && warmup <= 60)) throw new Error(`--warmup must be a number of seconds in [0, 60], got ${values.warmup}`)
-  const names = values.scenario === undefined ? Object.keys(scenarios) : [values.scenario]
+  const all = [...Object.keys(scenarios), ...Object.keys(wsScenarios)]
+  const names = values.scenario === undefined ? all : [values.scenario]
   for (const name of names) {
-    if (!(name in scenarios)) throw new Error(`unknown scenario ${name}; one of ${Object.keys(scenarios).join(", ")}`)
+    if (!all.includes(name)) throw new Error(`unknown scenario ${name}; one of ${all.join(", ")}`)
   }
+  const budgetS = names.reduce((sum, name) => sum + (wsScenarios[name]?.budgetS(duration) ?? warmup + duration + 30), 30)
   const server = await startQuietServer()
   // A hard bound: setup, load and verification of every scenario, then give up.
   const watchdog = setTimeout(() => {
     process.stderr.write("bench: time limit reached, stopping\n")
     server.process.kill("SIGKILL")
     process.exit(2)
-  }, (30 + names.length * (warmup + duration + 30)) * 1000)
+  }, budgetS * 1000)
   watchdog.unref()
   const results: Array<Result> = []
+  const wsResults: Array<WsResult> = []
   try {
     for (const name of names) {
-      const result = await run(server, name, scenarios[name]!, duration, warmup)
+      const ws = wsScenarios[name]
+      const result = ws === undefined ? await run(server, name, scenarios[name]!, duration, warmup) : await ws.run(server, name, duration)
       console.log(JSON.stringify(result))
-      results.push(result)
+      if (ws === undefined) results.push(result as Result)
+      else wsResults.push(result as WsResult)
     }
   } finally {
     closeAgent()
     await server.stop()
     clearTimeout(watchdog)
   }
-  console.log("")
-  console.log(table(results))
-  if (results.some((r) => !r.seqs.gap_free)) process.exitCode = 1
+  if (results.length > 0) console.log(`\n${table(results)}`)
+  if (wsResults.length > 0) console.log(`\n${wsTable(wsResults)}`)
+  if (results.some((r) => !r.seqs.gap_free) || wsResults.some((r) => !r.check.ok)) process.exitCode = 1
 }
 
 main().catch((e) => {
