@@ -80,6 +80,7 @@ const config = Config.all({
   walAutocheckpoint: positiveInt("WAL_AUTOCHECKPOINT", 1000),
   presenceGrace: duration("PRESENCE_GRACE", "5s"),
   webhookAllowPrivate: Config.boolean("WEBHOOK_ALLOW_PRIVATE").pipe(Config.withDefault(false)),
+  webhookTimeout: duration("WEBHOOK_TIMEOUT", "5s"),
   tokenSecret: Config.option(Config.redacted("TOKEN_SECRET")),
   maxConnectionsPerUser: positiveInt("MAX_CONNECTIONS_PER_USER", 20, 10_000),
   maxFrameBytes: positiveInt("MAX_FRAME_BYTES", 65_536, 16_777_216),

@@ -26,12 +26,28 @@ import { Bus } from "./realtime/Bus.js"
 import { UndeliveredRepo } from "./db/UndeliveredRepo.js"
 import { DeliveryWorkerLive } from "./workers/DeliveryWorker.js"
 import { TokensLive } from "./http/Tokens.js"
+import { NotificationsLive, NotifyLive } from "./http/Notifications.js"
+import { Notifications } from "./services/Notifications.js"
+import { DeadLetters } from "./services/DeadLetters.js"
+import { Webhooks } from "./services/Webhooks.js"
+import { MessagesRepo } from "./db/MessagesRepo.js"
+import { NotificationsRepo } from "./db/NotificationsRepo.js"
+import { TenantsRepo } from "./db/TenantsRepo.js"
+import { WebhooksRepo } from "./db/WebhooksRepo.js"
+import { WebhookWorkerLive } from "./workers/WebhookWorker.js"
 
 /** The store, migrated before anything uses it. */
 export const DatabaseLive = Layer.provideMerge(MigratorLive, SqlLive).pipe(Layer.provide(AppConfig.Default))
 
 const ServicesLive = Layer.mergeAll(
   UndeliveredRepo.Default,
+  MessagesRepo.Default,
+  NotificationsRepo.Default,
+  TenantsRepo.Default,
+  WebhooksRepo.Default,
+  Webhooks.Default,
+  Notifications.Default,
+  DeadLetters.Default,
   Tokens.Default,
   Tenants.Default,
   Rooms.Default,
@@ -42,12 +58,12 @@ const ServicesLive = Layer.mergeAll(
 )
 
 const ApiRoutes = HttpLayerRouter.addHttpApi(Api).pipe(
-  Layer.provide([AdminLive, RoomsLive, MessagesLive, HealthLive, TokensLive]),
+  Layer.provide([AdminLive, RoomsLive, MessagesLive, HealthLive, TokensLive, NotifyLive, NotificationsLive]),
   Layer.provide([TenantAuthLive, UserAuthLive, AdminAuthLive])
 )
 
 /** Every route with its services; needs a SqlClient and AppConfig. */
-export const RoutesLive = Layer.mergeAll(ApiRoutes, WsRoute, RequestMiddleware, DeliveryWorkerLive).pipe(
+export const RoutesLive = Layer.mergeAll(ApiRoutes, WsRoute, RequestMiddleware, DeliveryWorkerLive, WebhookWorkerLive).pipe(
   Layer.provide(Layer.mergeAll(Connections.Default, RealtimeHub.Default, Bus.Default)),
   Layer.provideMerge(ServicesLive),
   Layer.provide(NodeContext.layer)

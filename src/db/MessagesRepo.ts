@@ -110,6 +110,19 @@ export class MessagesRepo extends Effect.Service<MessagesRepo>()("db/MessagesRep
         Effect.orDie
       )
 
-    return { nextSeq, insert, findByClientId, findById, page, edit, ack, lastAck, unread } as const
+    /** Live messages from others in (after, upTo]: how many, and the latest `limit` of them in seq order. */
+    const fromOthers = (tenantId: string, roomId: string, userId: string, after: number, upTo: number, limit: number) =>
+      Effect.all([
+        sql<{ n: number }>`SELECT COUNT(*) AS n FROM messages WHERE tenant_id = ${tenantId} AND room_id = ${roomId}
+            AND seq > ${after} AND seq <= ${upTo} AND sender_id <> ${userId} AND deleted_at IS NULL`,
+        sql<MessageRow>`SELECT * FROM messages WHERE tenant_id = ${tenantId} AND room_id = ${roomId}
+            AND seq > ${after} AND seq <= ${upTo} AND sender_id <> ${userId} AND deleted_at IS NULL
+            ORDER BY seq DESC LIMIT ${limit}`
+      ]).pipe(
+        Effect.map(([[count], rows]) => ({ count: Number(count?.n ?? 0), latest: rows.map(toMessage).reverse() })),
+        Effect.orDie
+      )
+
+    return { nextSeq, insert, findByClientId, findById, page, edit, ack, lastAck, unread, fromOthers } as const
   })
 }) {}

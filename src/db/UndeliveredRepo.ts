@@ -12,6 +12,13 @@ export interface DueDelivery {
   readonly config: string
 }
 
+export interface Behind {
+  readonly user_id: string
+  readonly last_ack: number
+  readonly last_seq: number
+  readonly notified_seq: number
+}
+
 export interface DeadLetter {
   readonly tenant_id: string
   readonly room_id: string
@@ -27,12 +34,17 @@ export class UndeliveredRepo extends Effect.Service<UndeliveredRepo>()("db/Undel
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
 
-    /** Members of a room behind its last seq, with their cursor. */
+    /** Members of a room behind its last seq, with their cursor and what a webhook last told of them. */
     const behind = (tenantId: string, roomId: string) =>
-      sql<{ user_id: string; last_ack: number }>`SELECT m.user_id, COALESCE(d.last_ack, 0) AS last_ack
+      sql<Behind>`SELECT m.user_id, COALESCE(d.last_ack, 0) AS last_ack, r.last_seq, COALESCE(u.notified_seq, 0) AS notified_seq
           FROM room_members m JOIN rooms r ON r.tenant_id = m.tenant_id AND r.room_id = m.room_id
           LEFT JOIN delivery_state d ON d.tenant_id = m.tenant_id AND d.room_id = m.room_id AND d.user_id = m.user_id
+          LEFT JOIN undelivered_messages u ON u.tenant_id = m.tenant_id AND u.room_id = m.room_id AND u.user_id = m.user_id
           WHERE m.tenant_id = ${tenantId} AND m.room_id = ${roomId} AND COALESCE(d.last_ack, 0) < r.last_seq`.pipe(Effect.orDie)
+
+    const notified = (tenantId: string, roomId: string, userId: string, seq: number) =>
+      sql`UPDATE undelivered_messages SET notified_seq = ${seq}
+          WHERE tenant_id = ${tenantId} AND room_id = ${roomId} AND user_id = ${userId}`.pipe(Effect.asVoid, Effect.orDie)
 
     /** Queues the members who fell behind; one who is already queued keeps their entry. */
     const enqueue = (tenantId: string, roomId: string, users: ReadonlyArray<{ user_id: string; last_ack: number }>, now: number) =>
@@ -72,6 +84,15 @@ export class UndeliveredRepo extends Effect.Service<UndeliveredRepo>()("db/Undel
             FROM undelivered_messages WHERE status = 'dead' AND tenant_id = ${tenantId}
             ORDER BY last_attempt_at DESC LIMIT ${limit}`).pipe(Effect.orDie)
 
-    return { behind, enqueue, due, purge, attempted, postpone, deadLetters } as const
+    /** Back to pending with attempts from zero; how many went back. */
+    const replay = (filter: { tenantId?: string | undefined; roomId?: string; userId?: string }, now: number) =>
+      sql<{ user_id: string }>`UPDATE undelivered_messages SET status = 'pending', attempts = 0, next_attempt_at = ${now}, error = NULL
+          WHERE status = 'dead'
+            AND ${filter.tenantId === undefined ? sql`1 = 1` : sql`tenant_id = ${filter.tenantId}`}
+            AND ${filter.roomId === undefined ? sql`1 = 1` : sql`room_id = ${filter.roomId}`}
+            AND ${filter.userId === undefined ? sql`1 = 1` : sql`user_id = ${filter.userId}`}
+          RETURNING user_id`.pipe(Effect.map((rows) => rows.length), Effect.orDie)
+
+    return { behind, notified, enqueue, due, purge, attempted, postpone, deadLetters, replay } as const
   })
 }) {}

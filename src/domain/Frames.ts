@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { JsonObject, RoomId, Seq } from "./Ids.js"
 import { ClientMsgId } from "./Message.js"
+import { NotificationId } from "./Notification.js"
 
 const RequestId = Schema.optional(Schema.String.pipe(Schema.maxLength(128)))
 
@@ -11,6 +12,7 @@ const frame = <T extends string, F extends Schema.Struct.Fields>(type: T, fields
 export const ClientFrame = Schema.Union(
   frame("send_message", { room_id: RoomId, content: Schema.String, meta: Schema.optional(JsonObject), client_msg_id: Schema.optional(ClientMsgId) }),
   frame("ack", { room_id: RoomId, seq: Seq }),
+  frame("ack", { notification_id: NotificationId }),
   frame("typing.start", { room_id: RoomId }),
   frame("typing.stop", { room_id: RoomId }),
   frame("subscribe", { room_id: RoomId }),

@@ -71,24 +71,3 @@ export interface AuthenticatedTenant {
   readonly tenant: Tenant
   readonly limits: TenantLimits
 }
-
-/** A delivery the retry worker gave up on: the member never acknowledged from `from_seq` on. */
-export class DeadLetter extends Schema.Class<DeadLetter>("DeadLetter")({
-  kind: Schema.Literal("message"),
-  tenant_id: Schema.String,
-  room_id: Schema.String,
-  user_id: Schema.String,
-  from_seq: Schema.Number,
-  attempts: Schema.Number,
-  last_attempt_at: Schema.NullOr(Schema.String),
-  error: Schema.NullOr(Schema.String)
-}) {}
-
-export class DeadLetterList extends Schema.Class<DeadLetterList>("DeadLetterList")({
-  dead_letters: Schema.Array(DeadLetter)
-}) {}
-
-export const DeadLetterQuery = Schema.Struct({
-  tenant_id: Schema.optional(Schema.String.pipe(Schema.maxLength(128))),
-  limit: Schema.optional(Schema.compose(Schema.NumberFromString, Schema.Int.pipe(Schema.between(1, 1000))))
-})

@@ -34,7 +34,15 @@ export interface Presence {
   readonly roomIds: ReadonlyArray<string>
 }
 
-export type BusEvent = RoomFrame | Membership | Presence
+/** An encoded server frame for every socket of some users (notifications). */
+export interface UserFrame {
+  readonly _tag: "UserFrame"
+  readonly tenantId: string
+  readonly userIds: ReadonlyArray<string>
+  readonly data: string
+}
+
+export type BusEvent = RoomFrame | Membership | Presence | UserFrame
 
 /**
  * Where committed events go to reach every socket. In process for one node; the seam a

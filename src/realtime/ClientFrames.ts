@@ -6,6 +6,7 @@ import type { TenantId, UserId } from "../domain/Ids.js"
 import type { TenantLimits } from "../domain/Tenant.js"
 import { Acks } from "../services/Acks.js"
 import { Messages } from "../services/Messages.js"
+import { Notifications } from "../services/Notifications.js"
 import { RateLimiter } from "../services/RateLimiter.js"
 import { Rooms } from "../services/Rooms.js"
 import { Bus, roomFrame } from "./Bus.js"
@@ -41,6 +42,7 @@ export class ClientFrames extends Effect.Service<ClientFrames>()("realtime/Clien
     const messages = yield* Messages
     const acks = yield* Acks
     const rooms = yield* Rooms
+    const notifications = yield* Notifications
 
     /** A handler for one socket's raw frames; its typing timers live in the socket's scope. */
     const make = ({ conn, limits: tenantLimits, reply, tenantId, userId }: FrameContext) =>
@@ -78,7 +80,9 @@ export class ClientFrames extends Effect.Service<ClientFrames>()("realtime/Clien
                 reply({ type: "message.sent", ...rid, room_id: m.room_id, seq: m.seq, message_id: m.message_id, created_at: m.created_at })
               })
             case "ack":
-              return Effect.asVoid(acks.ack(tenantId, userId, { room_id: frame.room_id, seq: frame.seq }))
+              return "notification_id" in frame
+                ? Effect.asVoid(notifications.ack(tenantId, userId, frame.notification_id))
+                : Effect.asVoid(acks.ack(tenantId, userId, { room_id: frame.room_id, seq: frame.seq }))
             case "typing.start":
               return Effect.flatMap(rooms.writable(tenantId, userId, frame.room_id), ({ room }) =>
                 Effect.zipRight(

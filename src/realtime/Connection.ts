@@ -10,6 +10,7 @@ import { CloseCodes } from "../domain/Frames.js"
 import type { RoomId, TenantId, UserId } from "../domain/Ids.js"
 import type { AuthenticatedTenant } from "../domain/Tenant.js"
 import { messageFrame } from "../services/Messages.js"
+import { Notifications } from "../services/Notifications.js"
 import { ClientFrames } from "./ClientFrames.js"
 import { type Conn, type Outbound, RealtimeHub } from "./Hub.js"
 
@@ -28,14 +29,14 @@ export interface Session {
 
 /** The program of one socket: register, sync what was missed, then serve frames both ways. */
 export class Connections extends Effect.Service<Connections>()("realtime/Connections", {
-  dependencies: [RealtimeHub.Default, ClientFrames.Default, MessagesRepo.Default, RoomsRepo.Default, AppConfig.Default],
+  dependencies: [RealtimeHub.Default, ClientFrames.Default, MessagesRepo.Default, RoomsRepo.Default, Notifications.Default, AppConfig.Default],
   effect: Effect.gen(function*() {
     const config = yield* AppConfig
     const hub = yield* RealtimeHub
     const messagesRepo = yield* MessagesRepo
     const roomsRepo = yield* RoomsRepo
     const clientFrames = yield* ClientFrames
-
+    const notifications = yield* Notifications
 
     const run = (session: Session, socket: Socket.Socket) =>
       Effect.gen(function*() {
@@ -106,7 +107,9 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         const current = yield* roomsRepo.cursors(tenantId, userId)
         for (const [roomId, lastAck] of current) if (!cursors.has(roomId)) hub.follow(conn, roomId, lastAck)
         for (const roomId of cursors.keys()) if (!current.has(roomId)) hub.unfollow(conn, roomId)
+        // Room messages first, then pending notifications, then the live stream.
         yield* Effect.forEach(current, ([roomId, lastAck]) => catchUp(roomId, lastAck), { discard: true }).pipe(
+          Effect.zipRight(notifications.sync(tenantId, userId, send)),
           Effect.zipRight(Effect.forever(Effect.flatMap(Queue.take(conn.queue), forward))),
           Effect.forkScoped
         )

@@ -70,6 +70,11 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
         }
         return
       }
+      if (event._tag === "UserFrame") {
+        const item: Outbound = { data: event.data }
+        for (const userId of event.userIds) for (const conn of byUser.get(key(event.tenantId, userId)) ?? []) deliver(conn, item)
+        return
+      }
       if (event._tag === "Presence") {
         const data = JSON.stringify({ type: "presence.update", user_id: event.userId, status: event.status })
         const recipients = new Set<Conn>()

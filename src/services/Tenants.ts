@@ -2,7 +2,8 @@ import { Effect, Option, Redacted } from "effect"
 import * as crypto from "node:crypto"
 import { AppConfig } from "../AppConfig.js"
 import { TenantsRepo } from "../db/TenantsRepo.js"
-import { notFound, Unauthenticated } from "../domain/Errors.js"
+import { refuseUrl } from "../webhooks/Guard.js"
+import { notFound, Unauthenticated, ValidationError } from "../domain/Errors.js"
 import type { TenantId } from "../domain/Ids.js"
 import {
   type AuthenticatedTenant,
@@ -32,6 +33,15 @@ const applyPatch = (config: TenantConfig, patch: TenantConfigPatch): TenantConfi
   return next as TenantConfig
 }
 
+/** A webhook needs both its URL and its secret, and a URL this server is allowed to call. */
+const checkWebhook = (config: TenantConfig, allowPrivate: boolean) => {
+  const fail = (message: string, field: string) => Effect.fail(new ValidationError({ message, field: `config.${field}` }))
+  if (config.webhook_url === undefined) return Effect.void
+  if (config.webhook_secret === undefined) return fail("a webhook_url needs a webhook_secret", "webhook_secret")
+  const refused = refuseUrl(config.webhook_url, allowPrivate)
+  return refused === undefined ? Effect.void : fail(refused, "webhook_url")
+}
+
 const unauthenticated = new Unauthenticated({ message: "missing or invalid API key" })
 
 export class Tenants extends Effect.Service<Tenants>()("services/Tenants", {
@@ -53,6 +63,7 @@ export class Tenants extends Effect.Service<Tenants>()("services/Tenants", {
 
     const create = (name: string, tenantConfig: TenantConfig = {}) =>
       Effect.gen(function*() {
+        yield* checkWebhook(tenantConfig, config.webhookAllowPrivate)
         const apiKey = newApiKey()
         const tenant = new Tenant({
           tenant_id: newTenantId(),
@@ -77,6 +88,7 @@ export class Tenants extends Effect.Service<Tenants>()("services/Tenants", {
         const { tenant } = yield* find(tenantId)
         const name = patch.name ?? tenant.name
         const next = patch.config ? applyPatch(tenant.config, patch.config) : tenant.config
+        yield* checkWebhook(next, config.webhookAllowPrivate)
         yield* repo.update(tenant.tenant_id, name, next)
         return new Tenant({ ...tenant, name, config: visible(next) }, true)
       })

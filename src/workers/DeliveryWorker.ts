@@ -1,13 +1,22 @@
-import { Duration, Effect, Layer, Queue, Schedule } from "effect"
+import { Duration, Effect, Layer, Option, Queue, Schedule } from "effect"
 import { AppConfig } from "../AppConfig.js"
-import { UndeliveredRepo } from "../db/UndeliveredRepo.js"
+import { MessagesRepo } from "../db/MessagesRepo.js"
+import { NotificationsRepo, toNotification } from "../db/NotificationsRepo.js"
+import { TenantsRepo } from "../db/TenantsRepo.js"
 import { parseJsonObject } from "../db/time.js"
+import { type Behind, UndeliveredRepo } from "../db/UndeliveredRepo.js"
+import { notificationFrame } from "../domain/Notification.js"
+import type { TenantConfig } from "../domain/Tenant.js"
 import { Bus } from "../realtime/Bus.js"
 import { RealtimeHub } from "../realtime/Hub.js"
+import { deadLetterId } from "../services/DeadLetters.js"
 import { Tenants } from "../services/Tenants.js"
+import { Webhooks, webhookOf } from "../services/Webhooks.js"
 
 const BATCH = 500
 const MAX_BACKOFF_MS = 3_600_000
+/** Messages listed in one `message.offline` event; `count` says how many there are in all. */
+const OFFLINE_LISTED = 20
 
 /** Exponential backoff from RETRY_INTERVAL: 1×, 2×, 4×, … capped at an hour. */
 export const backoff = (retryInterval: Duration.Duration, attempts: number) =>
@@ -15,15 +24,20 @@ export const backoff = (retryInterval: Duration.Duration, attempts: number) =>
 
 /**
  * Off the send path: rooms that got messages are checked for members who fell behind and are not
- * connected here (one queue entry each); due entries are re-delivered to connected users, counted,
- * dead-lettered after the tenant's maximum, and purged once acked.
+ * connected here (one queue entry each, and a `message.offline` webhook event per member and tick
+ * for what they were not yet told of); due message and notification deliveries are re-sent to
+ * connected users, counted, dead-lettered after the tenant's maximum, and purged once acked.
  */
 export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
   const config = yield* AppConfig
   const repo = yield* UndeliveredRepo
+  const messages = yield* MessagesRepo
+  const notifications = yield* NotificationsRepo
+  const tenantsRepo = yield* TenantsRepo
   const hub = yield* RealtimeHub
   const bus = yield* Bus
   const tenants = yield* Tenants
+  const webhooks = yield* Webhooks
   const touched = new Map<string, { tenantId: string; roomId: string }>()
 
   const events = yield* bus.subscribe
@@ -35,31 +49,65 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
     Effect.forkScoped
   )
 
+  const tenantConfig = (tenantId: string) =>
+    Effect.map(tenantsRepo.findById(tenantId), Option.match({ onNone: () => ({}) as TenantConfig, onSome: (t) => t.tenant.config }))
+
+  /** The attempt after `attempts`: when the next is due, and why it is the last when it is. */
+  const nextAttempt = (attempts: number, cfg: TenantConfig, now: number) => {
+    const n = attempts + 1
+    return { attempts: n, next: now + backoff(config.retryInterval, n), dead: n >= tenants.limits(cfg).retryMaxAttempts ? `not acknowledged after ${n} attempts` : null }
+  }
+
+  const deadLettered = (tenantId: string, cfg: TenantConfig, data: Record<string, unknown>) =>
+    Effect.zipRight(
+      Effect.logWarning("delivery dead-lettered").pipe(Effect.annotateLogs({ tenant_id: tenantId, ...data })),
+      webhooks.enqueue(tenantId, cfg, "delivery.dead_lettered", data)
+    )
+
+  /** One `message.offline` event per offline member: the messages from others since the last one. */
+  const tellOffline = (tenantId: string, roomId: string, cfg: TenantConfig, offline: ReadonlyArray<Behind>) =>
+    Effect.forEach(offline, (u) =>
+      Effect.gen(function*() {
+        const lastSeq = Number(u.last_seq)
+        const after = Math.max(Number(u.notified_seq), Number(u.last_ack))
+        if (after >= lastSeq) return
+        const { count, latest } = yield* messages.fromOthers(tenantId, roomId, u.user_id, after, lastSeq, OFFLINE_LISTED)
+        if (count > 0) {
+          yield* webhooks.enqueue(tenantId, cfg, "message.offline", {
+            room_id: roomId, user_id: u.user_id, first_seq: after + 1, last_seq: lastSeq, count,
+            messages: latest.map((m) => ({ message_id: m.message_id, seq: m.seq, sender_id: m.sender_id, content: m.content, created_at: m.created_at }))
+          })
+        }
+        yield* repo.notified(tenantId, roomId, u.user_id, lastSeq)
+      }), { discard: true })
+
   const queueBehind = Effect.gen(function*() {
     const rooms = [...touched.values()]
     touched.clear()
     const now = Date.now()
     for (const { roomId, tenantId } of rooms) {
-      const behind = yield* repo.behind(tenantId, roomId)
-      yield* repo.enqueue(tenantId, roomId, behind.filter((u) => hub.connections(tenantId, u.user_id) === 0), now)
+      const offline = (yield* repo.behind(tenantId, roomId)).filter((u) => hub.connections(tenantId, u.user_id) === 0)
+      yield* repo.enqueue(tenantId, roomId, offline, now)
+      const cfg = yield* tenantConfig(tenantId)
+      if (offline.length > 0 && Option.isSome(webhookOf(cfg))) yield* tellOffline(tenantId, roomId, cfg, offline)
     }
   })
 
-  const retryDue = Effect.gen(function*() {
+  const retryMessages = Effect.gen(function*() {
     const now = Date.now()
     for (const d of yield* repo.due(now, BATCH)) {
       if (d.last_ack >= d.last_seq) {
         yield* repo.purge(d)
       } else if (hub.connections(d.tenant_id, d.user_id) > 0) {
         hub.resync(d.tenant_id, d.user_id, d.room_id)
-        const attempts = d.attempts + 1
-        const max = tenants.limits(parseJsonObject(d.config)).retryMaxAttempts
-        const dead = attempts >= max ? `not acknowledged after ${attempts} attempts` : null
-        yield* repo.attempted(d, now, now + backoff(config.retryInterval, attempts), dead)
+        const cfg = parseJsonObject(d.config) as TenantConfig
+        const { attempts, dead, next } = nextAttempt(d.attempts, cfg, now)
+        yield* repo.attempted(d, now, next, dead)
         if (dead) {
-          yield* Effect.logWarning("delivery dead-lettered").pipe(
-            Effect.annotateLogs({ tenant_id: d.tenant_id, room_id: d.room_id, user_id: d.user_id, seq: d.from_seq })
-          )
+          yield* deadLettered(d.tenant_id, cfg, {
+            dead_letter_id: deadLetterId("message", d.tenant_id, d.room_id, d.user_id),
+            kind: "message", room_id: d.room_id, user_id: d.user_id, from_seq: Number(d.from_seq), attempts, error: dead
+          })
         }
       } else {
         yield* repo.postpone(d, now + Duration.toMillis(config.retryInterval))
@@ -67,7 +115,28 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
     }
   })
 
-  yield* Effect.zipRight(queueBehind, retryDue).pipe(
+  /** Unacked notifications go again to connected recipients; the client dedupes by notification_id. */
+  const retryNotifications = Effect.gen(function*() {
+    const now = Date.now()
+    for (const d of yield* notifications.due(now, BATCH)) {
+      if (hub.connections(d.tenant_id, d.user_id) === 0) {
+        yield* notifications.postpone(d, now + Duration.toMillis(config.retryInterval))
+        continue
+      }
+      yield* bus.publish({ _tag: "UserFrame", tenantId: d.tenant_id, userIds: [d.user_id], data: JSON.stringify(notificationFrame(toNotification(d))) })
+      const cfg = parseJsonObject(d.config) as TenantConfig
+      const { attempts, dead, next } = nextAttempt(d.attempts, cfg, now)
+      yield* notifications.attempted(d, now, next, dead)
+      if (dead) {
+        yield* deadLettered(d.tenant_id, cfg, {
+          dead_letter_id: deadLetterId("notification", d.tenant_id, d.notification_id, d.user_id),
+          kind: "notification", notification_id: d.notification_id, user_id: d.user_id, attempts, error: dead
+        })
+      }
+    }
+  })
+
+  yield* Effect.all([queueBehind, retryMessages, retryNotifications], { discard: true }).pipe(
     Effect.catchAllCause((cause) => Effect.logError("delivery worker tick failed", cause)),
     Effect.repeat(Schedule.spaced(config.workerInterval)),
     Effect.forkScoped

@@ -15,6 +15,7 @@ export interface Fixture {
   readonly otherMessageId: string
   readonly otherTenantId: string
   readonly victimTenantId: string
+  readonly notificationId: string
 }
 
 export interface Req {
@@ -29,7 +30,7 @@ export interface Res {
   readonly text: string
 }
 
-type Param = "room" | "msg" | "user" | "tenant"
+type Param = "room" | "msg" | "user" | "tenant" | "note" | "topic" | "dead"
 
 export interface Route {
   readonly method: "POST" | "PATCH" | "DELETE"
@@ -80,7 +81,21 @@ export const routes = (fx: Fixture): ReadonlyArray<Route> => {
     r("POST", "/acks", ["room_id", "seq"], fc.record({ room_id: room, seq: fc.nat(5) })),
     r("POST", "/admin/tenants", ["name", "config"], fc.record({ name: text, config: optional(config) }, { requiredKeys: ["name"] })),
     r("PATCH", "/admin/tenants/:tenant", ["name", "config"], fc.record({ name: optional(text), config: optional(config) })),
-    r("POST", "/admin/tenants/:tenant/rotate-key", [], none)
+    r("POST", "/admin/tenants/:tenant/rotate-key", [], none),
+    r("POST", "/tokens", ["ttl_seconds"], fc.record({ ttl_seconds: optional(fc.integer({ min: 10, max: 86_400 })) })),
+    r("POST", "/notify", ["topic", "payload", "targets"], fc.record({
+      topic: fc.constantFrom("orders", "a.b:c-d_e"),
+      payload: fc.jsonValue({ maxDepth: 2 }),
+      targets: fc.record({ user_ids: optional(fc.array(user, { maxLength: 3 })), room_id: optional(room), topic_subscribers: optional(fc.boolean()) })
+    })),
+    r("POST", "/notifications/:note/ack", [], none),
+    r("POST", "/subscriptions", ["topic"], fc.record({ topic: fc.constantFrom("orders", "news", "a.b:c") })),
+    r("DELETE", "/subscriptions/:topic", [], none),
+    r("POST", "/admin/dead-letters/:dead/replay", [], none),
+    r("POST", "/admin/dead-letters/replay", ["tenant_id", "kind"], fc.record({
+      tenant_id: optional(fc.constant(fx.victimTenantId)),
+      kind: optional(fc.constantFrom("message", "notification", "webhook"))
+    }))
   ]
 }
 
@@ -89,7 +104,10 @@ const validParam = (fx: Fixture): Record<Param, fc.Arbitrary<string>> => ({
   room: fc.constantFrom(fx.roomId, fx.channelId, fx.dmId),
   msg: fc.constant(fx.messageId),
   user: user,
-  tenant: fc.constant(fx.victimTenantId)
+  tenant: fc.constant(fx.victimTenantId),
+  note: fc.constant(fx.notificationId),
+  topic: fc.constantFrom("orders", "news"),
+  dead: fc.constant(`dl_${Buffer.from(JSON.stringify(["webhook", fx.victimTenantId, "wh_none"])).toString("base64url")}`)
 })
 
 const safeEncode = (s: string) => {

@@ -91,6 +91,8 @@ describe("fuzz: every POST/PATCH/DELETE route answers bad input with a §9 4xx",
     const otherRoom = await b.api.as("alice").post("/rooms", { type: "group", members: ["bob"] })
     const otherMessage = await b.api.as("alice").post(`/rooms/${otherRoom.body.room_id}/messages`, { content: "secret" })
     for (const r of [room, channel, dm, message, otherRoom, otherMessage]) expect(r.status).toBe(201)
+    const notification = await a.api.request("POST", "/notify", { body: { topic: "orders", payload: { n: 1 }, targets: { user_ids: ["alice"] } } })
+    expect(notification.status).toBe(202)
     fx = {
       port: server.port,
       apiKey: a.apiKey,
@@ -103,7 +105,8 @@ describe("fuzz: every POST/PATCH/DELETE route answers bad input with a §9 4xx",
       otherRoomId: otherRoom.body.room_id,
       otherMessageId: otherMessage.body.message_id,
       otherTenantId: b.tenantId,
-      victimTenantId: v.tenantId
+      victimTenantId: v.tenantId,
+      notificationId: notification.body.notification_id
     }
     all = routes(fx)
   })
