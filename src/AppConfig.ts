@@ -82,6 +82,8 @@ const config = Config.all({
   webhookAllowPrivate: Config.boolean("WEBHOOK_ALLOW_PRIVATE").pipe(Config.withDefault(false)),
   webhookTimeout: duration("WEBHOOK_TIMEOUT", "5s"),
   tokenSecret: Config.option(Config.redacted("TOKEN_SECRET")),
+  metricsToken: Config.option(Config.redacted("METRICS_TOKEN")),
+  walCheckpointInterval: duration("WAL_CHECKPOINT_INTERVAL", "5m"),
   maxConnectionsPerUser: positiveInt("MAX_CONNECTIONS_PER_USER", 20, 10_000),
   maxFrameBytes: positiveInt("MAX_FRAME_BYTES", 65_536, 16_777_216),
   sendQueueFrames: positiveInt("WS_SEND_QUEUE", 1024, 1_000_000),
@@ -99,9 +101,11 @@ export class AppConfig extends Effect.Service<AppConfig>()("AppConfig", {
       onRight: Effect.succeed
     })
     const masterKey = Option.filter(c.masterKey, (key) => Redacted.value(key).length > 0)
+    const metricsToken = Option.filter(c.metricsToken, (key) => Redacted.value(key).length > 0)
     return {
       ...c,
       masterKey,
+      metricsToken,
       database,
       defaultBurst: Option.getOrElse(c.defaultBurst, () => c.defaultRateLimit * 2)
     }

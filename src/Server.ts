@@ -1,13 +1,13 @@
 import { HttpLayerRouter, HttpServer } from "@effect/platform"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { createServer } from "node:http"
 import { Api } from "./api/Api.js"
 import { AppConfig } from "./AppConfig.js"
 import { MigratorLive } from "./db/Migrator.js"
 import { SqlLive } from "./db/Sql.js"
 import { AdminLive } from "./http/Admin.js"
 import { AdminAuthLive, TenantAuthLive, UserAuthLive } from "./http/Auth.js"
+import { DocsRoute } from "./http/Docs.js"
 import { RequestMiddleware } from "./http/Errors.js"
 import { HealthLive } from "./http/Health.js"
 import { MessagesLive } from "./http/Messages.js"
@@ -35,11 +35,18 @@ import { NotificationsRepo } from "./db/NotificationsRepo.js"
 import { TenantsRepo } from "./db/TenantsRepo.js"
 import { WebhooksRepo } from "./db/WebhooksRepo.js"
 import { WebhookWorkerLive } from "./workers/WebhookWorker.js"
+import { CheckpointWorkerLive } from "./workers/CheckpointWorker.js"
+import { DrainLive } from "./http/Drain.js"
+import { Lifecycle } from "./http/Lifecycle.js"
+import { MetricsRoute } from "./http/MetricsRoute.js"
+import { Metrics } from "./services/Metrics.js"
 
 /** The store, migrated before anything uses it. */
 export const DatabaseLive = Layer.provideMerge(MigratorLive, SqlLive).pipe(Layer.provide(AppConfig.Default))
 
 const ServicesLive = Layer.mergeAll(
+  Lifecycle.Default,
+  Metrics.Default,
   UndeliveredRepo.Default,
   MessagesRepo.Default,
   NotificationsRepo.Default,
@@ -63,34 +70,19 @@ const ApiRoutes = HttpLayerRouter.addHttpApi(Api).pipe(
 )
 
 /** Every route with its services; needs a SqlClient and AppConfig. */
-export const RoutesLive = Layer.mergeAll(ApiRoutes, WsRoute, RequestMiddleware, DeliveryWorkerLive, WebhookWorkerLive).pipe(
+export const RoutesLive = Layer.mergeAll(ApiRoutes, WsRoute, DocsRoute, MetricsRoute, RequestMiddleware, DeliveryWorkerLive, WebhookWorkerLive, CheckpointWorkerLive).pipe(
   Layer.provide(Layer.mergeAll(Connections.Default, RealtimeHub.Default, Bus.Default)),
   Layer.provideMerge(ServicesLive),
   Layer.provide(NodeContext.layer)
 )
 
-/** Requests Node cannot even parse (bad bytes, broken headers) still get a §9 body. */
-const makeServer = () => {
-  const server = createServer()
-  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable || error.code === "ECONNRESET") return socket.destroy()
-    const tooLarge = error.code === "HPE_HEADER_OVERFLOW"
-    const body = JSON.stringify({
-      error: tooLarge
-        ? { code: "PAYLOAD_TOO_LARGE", message: "request headers are too large" }
-        : { code: "VALIDATION_ERROR", message: "malformed HTTP request" }
-    })
-    socket.end(
-      `HTTP/1.1 ${tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\n` +
-        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
-    )
-  })
-  return server
-}
-
 const HttpServerLive = Layer.unwrapEffect(
-  Effect.map(AppConfig, ({ listen }) => NodeHttpServer.layer(makeServer, { port: listen.port, host: listen.host ?? "0.0.0.0" }))
-)
+  Effect.gen(function*() {
+    const { listen } = yield* AppConfig
+    const { server } = yield* Lifecycle
+    return NodeHttpServer.layer(() => server, { port: listen.port, host: listen.host ?? "0.0.0.0" })
+  })
+).pipe(Layer.provide(Lifecycle.Default))
 
 const ListenLog = Layer.effectDiscard(
   HttpServer.addressWith((address) =>
@@ -101,10 +93,14 @@ const ListenLog = Layer.effectDiscard(
   )
 )
 
-/** The whole server: one router, one port. */
-export const ServerLive = HttpLayerRouter.serve(RoutesLive, { disableLogger: true, disableListenLog: true }).pipe(
+const ServingLive = HttpLayerRouter.serve(RoutesLive, { disableLogger: true, disableListenLog: true }).pipe(
   Layer.merge(ListenLog),
-  Layer.provide(HttpServerLive),
+  Layer.provide(HttpServerLive)
+)
+
+/** The whole server: one router, one port; draining on the way out comes before anything else closes. */
+export const ServerLive = DrainLive.pipe(
+  Layer.provide(Layer.mergeAll(ServingLive, RealtimeHub.Default, Lifecycle.Default)),
   Layer.provide(DatabaseLive),
   Layer.provide(AppConfig.Default),
   // No tracer is exported yet: spans per request and per query would only cost CPU.

@@ -5,6 +5,7 @@ import { AdminAuth, TenantAuth, UserAuth } from "../api/Middleware.js"
 import { AppConfig } from "../AppConfig.js"
 import { Forbidden, RateLimited, Unauthenticated, ValidationError } from "../domain/Errors.js"
 import { UserId } from "../domain/Ids.js"
+import { Metrics } from "../services/Metrics.js"
 import { RateLimiter } from "../services/RateLimiter.js"
 import { Tenants } from "../services/Tenants.js"
 import { noteRequest } from "./RequestLog.js"
@@ -14,6 +15,7 @@ export const TenantAuthLive = Layer.effect(
   Effect.gen(function*() {
     const tenants = yield* Tenants
     const limiter = yield* RateLimiter
+    const metrics = yield* Metrics
     return {
       apiKey: (key) =>
         Effect.gen(function*() {
@@ -30,6 +32,7 @@ export const TenantAuthLive = Layer.effect(
             }))
           )
           if (!decision.allowed) {
+            metrics.rateLimited("rest")
             return yield* Effect.fail(new RateLimited({
               message: `rate limit of ${limits.rateLimitPerSec}/s exceeded; retry in ${decision.retryAfterSeconds}s`,
               retryAfterSeconds: decision.retryAfterSeconds

@@ -2,7 +2,10 @@ import { Headers, HttpIncomingMessage, HttpMethod, HttpLayerRouter, HttpServerRe
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Cause, Effect, Option } from "effect"
 import type { IncomingMessage } from "node:http"
+import { Api } from "../api/Api.js"
 import { AppConfig } from "../AppConfig.js"
+import { Metrics, routeMatcher } from "../services/Metrics.js"
+import { Lifecycle } from "./Lifecycle.js"
 import { RequestLog } from "./RequestLog.js"
 
 export const errorResponse = (status: number, code: string, message: string) =>
@@ -70,26 +73,39 @@ const keepSocketOnOverflow = (source: IncomingMessage) => {
   }
 }
 
+/** Every route template the server answers: the HttpApi contract's and the raw routes'. */
+const routeOf = routeMatcher([
+  ...Object.values(Api.groups).flatMap((group) => Object.values(group.endpoints).map((endpoint) => endpoint.path)),
+  "/ws", "/metrics", "/openapi.json", "/docs"
+])
+
 /**
- * Around every route: the body size cap, the §9 body for anything the API did not answer,
- * and one log line per request.
+ * Around every route: the body size cap, the §9 body for anything the API did not answer, one
+ * log line and one latency sample per request, and 503 once the server is draining.
  */
 export const RequestMiddleware = HttpLayerRouter.middleware(
   Effect.gen(function*() {
     const { maxBodyBytes } = yield* AppConfig
+    const lifecycle = yield* Lifecycle
+    const metrics = yield* Metrics
     return (app) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
         const started = performance.now()
+        const path = request.url.split("?")[0]!
+        const route = routeOf(path)
+        if (lifecycle.draining) {
+          return HttpServerResponse.setHeader(errorResponse(503, "UNAVAILABLE", "the server is shutting down"), "connection", "close")
+        }
         const who: RequestLog["Type"] = {}
         const length = Number(request.headers["content-length"] ?? 0)
         if (request.headers["content-length"] === undefined && request.headers["transfer-encoding"] !== undefined) {
           keepSocketOnOverflow(NodeHttpServerRequest.toIncomingMessage(request))
         }
         const jsonRequest = request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
-        const response = length > maxBodyBytes
-          ? errorResponse(413, "PAYLOAD_TOO_LARGE", `request body is over ${maxBodyBytes} bytes`)
-          : yield* Effect.gen(function*() {
+        const response = yield* lifecycle.track(length > maxBodyBytes
+          ? Effect.succeed(errorResponse(413, "PAYLOAD_TOO_LARGE", `request body is over ${maxBodyBytes} bytes`))
+          : Effect.gen(function*() {
             if (HttpMethod.hasBody(request.method) && jsonDepth(yield* jsonRequest.text) > MAX_JSON_DEPTH) {
               return errorResponse(400, "VALIDATION_ERROR", `request body is nested deeper than ${MAX_JSON_DEPTH} levels`)
             }
@@ -100,17 +116,21 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
             // The API speaks JSON only: a body is read as JSON whatever its declared type.
             Effect.provideService(HttpServerRequest.HttpServerRequest, jsonRequest),
             Effect.catchAllCause(toResponse)
-          )
+          ))
+        const seconds = (performance.now() - started) / 1000
+        // A WebSocket's "request" lasts as long as the socket: not a latency.
+        if (route !== "/ws") metrics.request(request.method, route, response.status, seconds)
         yield* Effect.logInfo("request").pipe(
           Effect.annotateLogs({
             method: request.method,
-            path: request.url.split("?")[0],
+            route,
+            path,
             status: response.status,
-            duration_ms: Math.round((performance.now() - started) * 100) / 100,
+            duration_ms: Math.round(seconds * 100_000) / 100,
             ...who
           })
         )
-        return response
+        return lifecycle.draining ? HttpServerResponse.setHeader(response, "connection", "close") : response
       })
   }),
   { global: true }

@@ -40,6 +40,7 @@ export interface UserFrame {
   readonly tenantId: string
   readonly userIds: ReadonlyArray<string>
   readonly data: string
+  readonly path: "live" | "retry"
 }
 
 export type BusEvent = RoomFrame | Membership | Presence | UserFrame

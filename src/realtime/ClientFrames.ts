@@ -6,6 +6,7 @@ import type { TenantId, UserId } from "../domain/Ids.js"
 import type { TenantLimits } from "../domain/Tenant.js"
 import { Acks } from "../services/Acks.js"
 import { Messages } from "../services/Messages.js"
+import { Metrics } from "../services/Metrics.js"
 import { Notifications } from "../services/Notifications.js"
 import { RateLimiter } from "../services/RateLimiter.js"
 import { Rooms } from "../services/Rooms.js"
@@ -43,6 +44,7 @@ export class ClientFrames extends Effect.Service<ClientFrames>()("realtime/Clien
     const acks = yield* Acks
     const rooms = yield* Rooms
     const notifications = yield* Notifications
+    const metrics = yield* Metrics
 
     /** A handler for one socket's raw frames; its typing timers live in the socket's scope. */
     const make = ({ conn, limits: tenantLimits, reply, tenantId, userId }: FrameContext) =>
@@ -69,6 +71,7 @@ export class ClientFrames extends Effect.Service<ClientFrames>()("realtime/Clien
               return Effect.gen(function*() {
                 const decision = yield* limiter.take(tenantId, tenantLimits.rateLimitPerSec, tenantLimits.burst)
                 if (!decision.allowed) {
+                  metrics.rateLimited("ws")
                   return fail(new RateLimited({ message: "rate limit exceeded", retryAfterSeconds: decision.retryAfterSeconds }), frame.request_id)
                 }
                 const m = yield* messages.send(tenantId, userId, frame.room_id, {

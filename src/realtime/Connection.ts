@@ -10,6 +10,7 @@ import { CloseCodes } from "../domain/Frames.js"
 import type { RoomId, TenantId, UserId } from "../domain/Ids.js"
 import type { AuthenticatedTenant } from "../domain/Tenant.js"
 import { messageFrame } from "../services/Messages.js"
+import { Metrics } from "../services/Metrics.js"
 import { Notifications } from "../services/Notifications.js"
 import { ClientFrames } from "./ClientFrames.js"
 import { type Conn, type Outbound, RealtimeHub } from "./Hub.js"
@@ -37,6 +38,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
     const roomsRepo = yield* RoomsRepo
     const clientFrames = yield* ClientFrames
     const notifications = yield* Notifications
+    const metrics = yield* Metrics
 
     const run = (session: Session, socket: Socket.Socket) =>
       Effect.gen(function*() {
@@ -66,7 +68,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         const send = (data: string) => Effect.zipRight(drained, Effect.orDie(write(data)))
 
         /** Messages of one room after `after`, up to `until` (inclusive), in seq order. */
-        const catchUp = (roomId: string, after: number, until?: number) =>
+        const catchUp = (path: "sync" | "retry", roomId: string, after: number, until?: number) =>
           Effect.gen(function*() {
             let from = after
             for (;;) {
@@ -76,6 +78,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
                 limit: SYNC_PAGE
               })
               for (const m of page.messages) yield* send(JSON.stringify(messageFrame(m)))
+              metrics.delivered(path, "message", page.messages.length)
               const last = page.messages[page.messages.length - 1]
               if (last === undefined) return
               conn.since.set(roomId, Math.max(conn.since.get(roomId) ?? 0, last.seq))
@@ -89,15 +92,19 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           Effect.gen(function*() {
             if (item.resync && item.roomId !== undefined) {
               const since = conn.since.get(item.roomId)
-              return since === undefined ? undefined : yield* catchUp(item.roomId, since)
+              return since === undefined ? undefined : yield* catchUp("retry", item.roomId, since)
             }
+            if (item.path !== undefined) metrics.delivered(item.path, "notification")
             if (item.seq === undefined || item.roomId === undefined) return yield* send(item.data)
             const since = conn.since.get(item.roomId)
             if (since === undefined || item.seq <= since) return
-            if (item.seq > since + 1) yield* catchUp(item.roomId, since, item.seq - 1)
+            if (item.seq > since + 1) yield* catchUp("sync", item.roomId, since, item.seq - 1)
             if (item.seq <= (conn.since.get(item.roomId) ?? 0)) return
             conn.since.set(item.roomId, item.seq)
-            if (item.origin !== conn.id) yield* send(item.data)
+            if (item.origin !== conn.id) {
+              metrics.delivered("live", "message")
+              yield* send(item.data)
+            }
           })
 
         // Register before reading the store, so nothing committed in between is missed.
@@ -108,8 +115,8 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         for (const [roomId, lastAck] of current) if (!cursors.has(roomId)) hub.follow(conn, roomId, lastAck)
         for (const roomId of cursors.keys()) if (!current.has(roomId)) hub.unfollow(conn, roomId)
         // Room messages first, then pending notifications, then the live stream.
-        yield* Effect.forEach(current, ([roomId, lastAck]) => catchUp(roomId, lastAck), { discard: true }).pipe(
-          Effect.zipRight(notifications.sync(tenantId, userId, send)),
+        yield* Effect.forEach(current, ([roomId, lastAck]) => catchUp("sync", roomId, lastAck), { discard: true }).pipe(
+          Effect.zipRight(notifications.sync(tenantId, userId, (data) => Effect.zipRight(Effect.sync(() => metrics.delivered("sync", "notification")), send(data)))),
           Effect.zipRight(Effect.forever(Effect.flatMap(Queue.take(conn.queue), forward))),
           Effect.forkScoped
         )
@@ -142,6 +149,12 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           Effect.flatMap(Deferred.await(conn.kill), (code) =>
             code === CloseCodes.heartbeatTimeout
               ? Effect.sync(() => session.netSocket.destroy())
+              : code === CloseCodes.goingAway
+              // Reconnects spread over a few seconds rather than all at once.
+              ? Effect.orDie(Effect.zipRight(
+                write(JSON.stringify({ type: "server.shutdown", reconnect_after_ms: 1000 + Math.floor(Math.random() * 2000) })),
+                write(new Sockets.CloseEvent(code, "server shutting down"))
+              ))
               : Effect.orDie(write(new Sockets.CloseEvent(code, code === CloseCodes.slowConsumer ? "slow consumer" : "policy violation"))))
         )
       }).pipe(Effect.scoped)

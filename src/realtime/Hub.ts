@@ -1,5 +1,6 @@
 import { Deferred, Duration, Effect, FiberMap, Queue, type Scope } from "effect"
 import { AppConfig } from "../AppConfig.js"
+import { Metrics } from "../services/Metrics.js"
 import { CloseCodes } from "../domain/Frames.js"
 import { Bus, type BusEvent } from "./Bus.js"
 
@@ -8,6 +9,8 @@ export interface Outbound {
   readonly roomId?: string | undefined
   readonly seq?: number | undefined
   readonly origin?: string | undefined
+  /** A notification frame, counted as a live or a retried delivery. */
+  readonly path?: "live" | "retry" | undefined
   /** Not a frame: catch this room up from the store (the retry worker's nudge). */
   readonly resync?: boolean | undefined
   readonly data: string
@@ -29,10 +32,11 @@ const key = (tenantId: string, id: string) => `${tenantId}\u0000${id}`
 
 /** Routes committed events from the bus to the sockets following each room. */
 export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/RealtimeHub", {
-  dependencies: [Bus.Default, AppConfig.Default],
+  dependencies: [Bus.Default, AppConfig.Default, Metrics.Default],
   scoped: Effect.gen(function*() {
     const bus = yield* Bus
     const { presenceGrace } = yield* AppConfig
+    const metrics = yield* Metrics
     const online = new Set<string>()
     const goingOffline = yield* FiberMap.make<string>()
     const byRoom = new Map<string, Set<Conn>>()
@@ -71,7 +75,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
         return
       }
       if (event._tag === "UserFrame") {
-        const item: Outbound = { data: event.data }
+        const item: Outbound = { data: event.data, path: event.path }
         for (const userId of event.userIds) for (const conn of byUser.get(key(event.tenantId, userId)) ?? []) deliver(conn, item)
         return
       }
@@ -114,6 +118,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
       const userKey = key(conn.tenantId, conn.userId)
       return Effect.acquireRelease(
         Effect.gen(function*() {
+          metrics.connectionOpened()
           add(byUser, userKey, conn)
           for (const [roomId, since] of rooms) follow(conn, roomId, since)
           yield* FiberMap.remove(goingOffline, userKey)
@@ -124,6 +129,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
         }),
         () =>
           Effect.gen(function*() {
+            metrics.connectionClosed()
             const roomIds = [...conn.since.keys()]
             remove(byUser, userKey, conn)
             for (const roomId of roomIds) unfollow(conn, roomId)
@@ -152,6 +158,9 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
       }
     }
 
-    return { register, follow, unfollow, deliver, connections, resync } as const
+    /** Every open socket, e.g. to tell them all the server is going away. */
+    const all = () => [...byUser.values()].flatMap((set) => [...set])
+
+    return { register, follow, unfollow, deliver, connections, resync, all } as const
   })
 }) {}

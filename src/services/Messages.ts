@@ -7,6 +7,7 @@ import type { MessageId, Seq, TenantId, UserId } from "../domain/Ids.js"
 import { type EditMessage, type HistoryQuery, Message, MessagePage, type SendMessage } from "../domain/Message.js"
 import type { TenantLimits } from "../domain/Tenant.js"
 import { Bus, roomFrame } from "../realtime/Bus.js"
+import { Metrics } from "./Metrics.js"
 import { Rooms } from "./Rooms.js"
 
 export const MAX_META_BYTES = 16_384
@@ -51,12 +52,13 @@ export const messageFrame = (m: Message) => ({
 })
 
 export class Messages extends Effect.Service<Messages>()("services/Messages", {
-  dependencies: [MessagesRepo.Default, Rooms.Default, Bus.Default],
+  dependencies: [MessagesRepo.Default, Rooms.Default, Bus.Default, Metrics.Default],
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const repo = yield* MessagesRepo
     const rooms = yield* Rooms
     const bus = yield* Bus
+    const metrics = yield* Metrics
     /** An edit or delete, told to the room after it is stored. */
     const changed = (tenantId: TenantId, m: Message, type: string, fields: Record<string, unknown>) =>
       bus.publish(roomFrame(tenantId, m.room_id, { type, room_id: m.room_id, seq: m.seq, message_id: m.message_id, ...fields }))
@@ -101,7 +103,10 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
         }).pipe(
           sql.withTransaction,
           // Store, then send: the event goes out only after the commit.
-          Effect.tap((m) => bus.publish(roomFrame(tenantId, m.room_id, messageFrame(m), { seq: m.seq, origin: input.origin }))),
+          Effect.tap((m) => {
+            metrics.messageSent(input.origin === undefined ? "rest" : "ws")
+            return bus.publish(roomFrame(tenantId, m.room_id, messageFrame(m), { seq: m.seq, origin: input.origin }))
+          }),
           Effect.catchTags({ Replay: (r) => Effect.succeed(r.message), SqlError: Effect.die }),
           Effect.tap((m) =>
             Effect.logDebug("message stored").pipe(

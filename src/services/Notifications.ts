@@ -63,7 +63,7 @@ export class Notifications extends Effect.Service<Notifications>()("services/Not
         }).pipe(sql.withTransaction, Effect.orDie)
         const notification = toNotification(row)
         if (recipients.length > 0) {
-          yield* bus.publish({ _tag: "UserFrame", tenantId, userIds: recipients, data: JSON.stringify(notificationFrame(notification)) })
+          yield* bus.publish({ _tag: "UserFrame", tenantId, userIds: recipients, data: JSON.stringify(notificationFrame(notification)), path: "live" })
         }
         yield* Effect.logInfo("notification stored").pipe(
           Effect.annotateLogs({ notification_id: row.notification_id, topic: row.topic, recipients: recipients.length })

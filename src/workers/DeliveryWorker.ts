@@ -10,6 +10,7 @@ import type { TenantConfig } from "../domain/Tenant.js"
 import { Bus } from "../realtime/Bus.js"
 import { RealtimeHub } from "../realtime/Hub.js"
 import { deadLetterId } from "../services/DeadLetters.js"
+import { Metrics } from "../services/Metrics.js"
 import { Tenants } from "../services/Tenants.js"
 import { Webhooks, webhookOf } from "../services/Webhooks.js"
 
@@ -38,6 +39,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
   const bus = yield* Bus
   const tenants = yield* Tenants
   const webhooks = yield* Webhooks
+  const metrics = yield* Metrics
   const touched = new Map<string, { tenantId: string; roomId: string }>()
 
   const events = yield* bus.subscribe
@@ -58,11 +60,13 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
     return { attempts: n, next: now + backoff(config.retryInterval, n), dead: n >= tenants.limits(cfg).retryMaxAttempts ? `not acknowledged after ${n} attempts` : null }
   }
 
-  const deadLettered = (tenantId: string, cfg: TenantConfig, data: Record<string, unknown>) =>
+  const deadLettered = (tenantId: string, cfg: TenantConfig, data: { kind: "message" | "notification" } & Record<string, unknown>) =>
     Effect.zipRight(
+      Effect.sync(() => metrics.deadLettered(data.kind)),
+      Effect.zipRight(
       Effect.logWarning("delivery dead-lettered").pipe(Effect.annotateLogs({ tenant_id: tenantId, ...data })),
       webhooks.enqueue(tenantId, cfg, "delivery.dead_lettered", data)
-    )
+    ))
 
   /** One `message.offline` event per offline member: the messages from others since the last one. */
   const tellOffline = (tenantId: string, roomId: string, cfg: TenantConfig, offline: ReadonlyArray<Behind>) =>
@@ -100,6 +104,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
         yield* repo.purge(d)
       } else if (hub.connections(d.tenant_id, d.user_id) > 0) {
         hub.resync(d.tenant_id, d.user_id, d.room_id)
+        metrics.retried("message")
         const cfg = parseJsonObject(d.config) as TenantConfig
         const { attempts, dead, next } = nextAttempt(d.attempts, cfg, now)
         yield* repo.attempted(d, now, next, dead)
@@ -123,7 +128,8 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
         yield* notifications.postpone(d, now + Duration.toMillis(config.retryInterval))
         continue
       }
-      yield* bus.publish({ _tag: "UserFrame", tenantId: d.tenant_id, userIds: [d.user_id], data: JSON.stringify(notificationFrame(toNotification(d))) })
+      yield* bus.publish({ _tag: "UserFrame", tenantId: d.tenant_id, userIds: [d.user_id], data: JSON.stringify(notificationFrame(toNotification(d))), path: "retry" })
+      metrics.retried("notification")
       const cfg = parseJsonObject(d.config) as TenantConfig
       const { attempts, dead, next } = nextAttempt(d.attempts, cfg, now)
       yield* notifications.attempted(d, now, next, dead)

@@ -3,6 +3,7 @@ import { AppConfig } from "../AppConfig.js"
 import { parseJsonObject } from "../db/time.js"
 import { type DueWebhook, WebhooksRepo } from "../db/WebhooksRepo.js"
 import type { TenantConfig } from "../domain/Tenant.js"
+import { Metrics } from "../services/Metrics.js"
 import { Tenants } from "../services/Tenants.js"
 import { retryDelay, webhookHeaders, webhookOf } from "../services/Webhooks.js"
 import { post } from "../webhooks/Http.js"
@@ -20,6 +21,7 @@ export const WebhookWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
   const config = yield* AppConfig
   const repo = yield* WebhooksRepo
   const tenants = yield* Tenants
+  const metrics = yield* Metrics
   const inFlight = yield* FiberSet.make()
   const leaseMs = Duration.toMillis(config.webhookTimeout) + 5_000
 
@@ -37,11 +39,14 @@ export const WebhookWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
       const now = Date.now()
       if (Either.isRight(result)) {
         yield* repo.delivered(row.delivery_id, now, result.right)
+        metrics.webhookCall(row.event, "delivered")
         return yield* Effect.logDebug("webhook delivered").pipe(Effect.annotateLogs({ status: result.right, duration_ms: now - started }))
       }
       const dead = attemptNo >= tenants.limits(tenantConfig).retryMaxAttempts
       const delay = yield* retryDelay(config.retryInterval, attemptNo)
       yield* repo.failed(row.delivery_id, { now, next: now + Duration.toMillis(delay), dead, status: result.left.status, error: result.left.reason })
+      metrics.webhookCall(row.event, dead ? "dead_lettered" : "failed")
+      if (dead) metrics.deadLettered("webhook")
       yield* (dead ? Effect.logWarning("webhook dead-lettered") : Effect.logInfo("webhook failed; will retry")).pipe(
         Effect.annotateLogs({ error: result.left.reason, ...(dead ? {} : { retry_in_ms: Math.round(Duration.toMillis(delay)) }) })
       )

@@ -49,7 +49,7 @@ const config = fc.record({
   rate_limit_per_sec: fc.integer({ min: 1, max: 1_000_000 }),
   burst: fc.integer({ min: 1, max: 10_000_000 }),
   max_message_bytes: fc.integer({ min: 1, max: 1_048_576 }),
-  webhook_url: fc.constantFrom("https://example.com/hook", "ftp://x", "http://"),
+  webhook_url: fc.constantFrom("https://hooks.example.invalid/hook", "ftp://x", "http://"),
   webhook_secret: fc.string({ minLength: 10, maxLength: 40 })
 }, { requiredKeys: [] })
 

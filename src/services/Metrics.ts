@@ -1,0 +1,73 @@
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as client from "prom-client"
+import { AppConfig } from "../AppConfig.js"
+
+/** Routes of the contract, from their templates, so a label never carries an id. */
+export const routeMatcher = (templates: ReadonlyArray<string>) => {
+  const compiled = templates.map((t) => ({ template: t, re: new RegExp(`^${t.replace(/:[A-Za-z_]+/g, "[^/]+")}$`) }))
+  return (path: string) => compiled.find((c) => c.re.test(path))?.template ?? "unmatched"
+}
+
+/**
+ * Prometheus metrics on a registry of the server's own. Labels are bounded sets (route templates,
+ * statuses, kinds); no tenant id, key or secret is ever a label.
+ */
+export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
+  dependencies: [AppConfig.Default],
+  effect: Effect.gen(function*() {
+    const config = yield* AppConfig
+    const registry = new client.Registry()
+    client.collectDefaultMetrics({ register: registry, prefix: "chatapi_" })
+    const registers = [registry]
+
+    const connections = new client.Gauge({ name: "chatapi_ws_connections", help: "Open WebSocket connections", registers })
+    const messages = new client.Counter({ name: "chatapi_messages_sent_total", help: "Messages stored", labelNames: ["transport"], registers })
+    const deliveries = new client.Counter({
+      name: "chatapi_deliveries_total",
+      help: "Message and notification frames written to sockets, by path: live, sync (on connect) or retry",
+      labelNames: ["path", "kind"],
+      registers
+    })
+    const retries = new client.Counter({ name: "chatapi_retry_attempts_total", help: "Re-deliveries by the retry worker", labelNames: ["kind"], registers })
+    const deadLetters = new client.Counter({ name: "chatapi_dead_letters_total", help: "Deliveries given up on", labelNames: ["kind"], registers })
+    const webhooks = new client.Counter({ name: "chatapi_webhook_calls_total", help: "Webhook calls by outcome", labelNames: ["event", "outcome"], registers })
+    const rateLimited = new client.Counter({ name: "chatapi_rate_limited_total", help: "Requests and frames refused by the rate limiter", labelNames: ["transport"], registers })
+    const requests = new client.Histogram({
+      name: "chatapi_http_request_duration_seconds",
+      help: "HTTP request latency by route template and status",
+      labelNames: ["method", "route", "status"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers
+    })
+    const db = config.database
+    new client.Gauge({
+      name: "chatapi_sqlite_wal_bytes",
+      help: "Size of the SQLite write-ahead log",
+      registers,
+      collect() {
+        if (db._tag !== "Sqlite") return
+        try {
+          this.set(fs.statSync(`${db.filename}-wal`).size)
+        } catch {
+          this.set(0)
+        }
+      }
+    })
+
+    return {
+      contentType: registry.contentType,
+      render: Effect.promise(() => registry.metrics()),
+      connectionOpened: () => connections.inc(),
+      connectionClosed: () => connections.dec(),
+      messageSent: (transport: "rest" | "ws") => messages.inc({ transport }),
+      delivered: (path: "live" | "sync" | "retry", kind: "message" | "notification", n = 1) => deliveries.inc({ path, kind }, n),
+      retried: (kind: "message" | "notification") => retries.inc({ kind }),
+      deadLettered: (kind: "message" | "notification" | "webhook") => deadLetters.inc({ kind }),
+      webhookCall: (event: string, outcome: "delivered" | "failed" | "dead_lettered") => webhooks.inc({ event, outcome }),
+      rateLimited: (transport: "rest" | "ws") => rateLimited.inc({ transport }),
+      request: (method: string, route: string, status: number, seconds: number) =>
+        requests.observe({ method, route, status: String(status) }, seconds)
+    } as const
+  })
+}) {}
