@@ -93,7 +93,12 @@ const ListenLog = Layer.effectDiscard(
   )
 )
 
-const ServingLive = HttpLayerRouter.serve(RoutesLive, { disableLogger: true, disableListenLog: true }).pipe(
+const ServingLive = HttpLayerRouter.serve(RoutesLive, {
+  disableLogger: true,
+  disableListenLog: true,
+  // Dead-letter ids are longer than the router's default limit of 100 characters per parameter.
+  routerConfig: { maxParamLength: 2048 }
+}).pipe(
   Layer.merge(ListenLog),
   Layer.provide(HttpServerLive)
 )
