@@ -25,7 +25,7 @@ export type ClientFrame = typeof ClientFrame.Type
 export const CloseCodes = {
   /** The server is going away (shutdown). */
   goingAway: 1001,
-  /** A policy was broken: bad credentials or too many connections. */
+  /** A policy was broken: the client sent frames faster than they are processed. */
   policy: 1008,
   /** The client did not drain its outbound queue: reconnect, sync catches up. */
   slowConsumer: 1013,

@@ -48,7 +48,9 @@ export const messageFrame = (m: Message) => ({
   content: m.content,
   meta: m.meta,
   client_msg_id: m.client_msg_id,
-  created_at: m.created_at
+  created_at: m.created_at,
+  edited_at: m.edited_at,
+  deleted: m.deleted
 })
 
 export class Messages extends Effect.Service<Messages>()("services/Messages", {
