@@ -6,7 +6,12 @@ import { AppConfig } from "../AppConfig.js"
 export const checkpoint = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const started = performance.now()
-  const [row] = yield* sql.unsafe<{ busy: number; log: number; checkpointed: number }>("PRAGMA wal_checkpoint(TRUNCATE)")
+  // TRUNCATE waits for readers (a backup in another process) through the busy handler, and the
+  // driver waits synchronously: do not wait at all, report `busy` and try again next time.
+  yield* sql.unsafe("PRAGMA busy_timeout = 0")
+  const [row] = yield* sql.unsafe<{ busy: number; log: number; checkpointed: number }>("PRAGMA wal_checkpoint(TRUNCATE)").pipe(
+    Effect.ensuring(Effect.orDie(sql.unsafe("PRAGMA busy_timeout = 5000")))
+  )
   yield* Effect.logInfo("wal checkpoint").pipe(Effect.annotateLogs({
     busy: Number(row?.busy ?? 0),
     wal_pages: Number(row?.log ?? 0),

@@ -1,14 +1,43 @@
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { client, root, startServer, tempDir } from "../support/server.js"
 
+const bin = path.join(root, "dist", "bin.js")
+
 const cli = (args: Array<string>, env: Record<string, string>) =>
-  spawnSync(process.execPath, [path.join(root, "dist", "bin.js"), ...args], {
+  spawnSync(process.execPath, [bin, ...args], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: "warn", ...env },
     encoding: "utf8"
   })
+
+/** Like `cli`, without blocking the test process, so that several commands run at once. */
+const cliAsync = (args: Array<string>, env: Record<string, string>) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, LOG_LEVEL: "warn", ...env } })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += String(d)))
+    child.stderr.on("data", (d) => (stderr += String(d)))
+    child.once("error", reject)
+    child.once("close", (status) => resolve({ status, stdout, stderr }))
+  })
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const probe = net.createServer()
+    probe.once("error", reject)
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
+
+const migrationCount = fs.readdirSync(path.join(root, "migrations")).filter((f) => /^\d+_.+\.sql$/.test(f)).length
+const { version } = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string }
 
 describe("start-up and command line", () => {
   it("stops start-up on a bad variable with a message naming it", () => {
@@ -24,6 +53,18 @@ describe("start-up and command line", () => {
       expect(run.stderr).not.toMatch(/\n\s+at /)
     }
   })
+
+  it("reports bad configuration from every command the same way", async () => {
+    const runs = await Promise.all([["serve"], [], ["migrate"], ["tenants", "list"]].map((args) =>
+      cliAsync(args, { DATA_DIR: tempDir(), LISTEN_ADDR: "nope" }).then((run) => ({ args, ...run }))
+    ))
+    for (const run of runs) {
+      expect(run.status, run.args.join(" ")).toBe(1)
+      expect(run.stderr).toContain("chatapi: invalid configuration:")
+      expect(run.stderr).toContain("LISTEN_ADDR")
+      expect(run.stderr).not.toMatch(/\n\s+at /)
+    }
+  }, 120_000)
 
   it("creates a tenant on the server's database without a master key", async () => {
     const dataDir = tempDir()
@@ -62,4 +103,83 @@ describe("start-up and command line", () => {
     expect(run.status).toBe(1)
     expect(run.stderr).toContain("usage: chatapi")
   })
+
+  it("migrate applies the pending migrations, then none", async () => {
+    const dataDir = tempDir()
+    const first = await cliAsync(["migrate"], { DATA_DIR: dataDir })
+    expect(first.status, first.stderr).toBe(0)
+    expect(first.stdout.trim()).toBe(`applied ${migrationCount} migration(s)`)
+    const second = await cliAsync(["migrate"], { DATA_DIR: dataDir })
+    expect(second.status, second.stderr).toBe(0)
+    expect(second.stdout.trim()).toBe("applied 0 migration(s)")
+  })
+
+  it("refuses bad tenant input with a message, not a stack", async () => {
+    const dataDir = tempDir()
+    const [badConfig, badJson, missingName, unknownTenant] = await Promise.all([
+      cliAsync(["tenants", "create", "acme", "--config", '{"rate_limit_per_sec":-1}'], { DATA_DIR: dataDir }),
+      cliAsync(["tenants", "create", "acme", "--config", "{nope"], { DATA_DIR: dataDir }),
+      cliAsync(["tenants", "create"], { DATA_DIR: dataDir }),
+      cliAsync(["tenants", "rotate", "tn_missing"], { DATA_DIR: dataDir })
+    ])
+    expect(badConfig.status).toBe(1)
+    expect(badConfig.stderr).toContain("--config: rate_limit_per_sec")
+    expect(badJson.status).toBe(1)
+    expect(badJson.stderr).toContain("--config:")
+    expect(missingName.status).toBe(1)
+    expect(missingName.stderr).toContain("NAME")
+    expect(missingName.stderr).toContain("usage: chatapi")
+    expect(unknownTenant.status).toBe(1)
+    expect(unknownTenant.stderr).toContain("chatapi: tenant not found")
+    for (const run of [badConfig, badJson, missingName, unknownTenant]) expect(run.stderr).not.toMatch(/\n\s+at /)
+    expect(JSON.parse(cli(["tenants", "list"], { DATA_DIR: dataDir }).stdout)).toEqual([])
+  }, 120_000)
+
+  it("prints plain-text help for the root and every command, and the version", async () => {
+    const commands = [[], ["serve"], ["migrate"], ["tenants"], ["tenants", "create"], ["tenants", "list"], ["tenants", "rotate"], ["backup"]]
+    const dataDir = tempDir()
+    const runs = await Promise.all(commands.map((command) => cliAsync([...command, "--help"], { DATA_DIR: dataDir })))
+    runs.forEach((run, i) => {
+      const name = commands[i]!.at(-1) ?? "chatapi"
+      expect(run.status, `${name}: ${run.stderr}`).toBe(0)
+      expect(run.stdout).toContain("USAGE")
+      expect(run.stdout).toMatch(new RegExp(`\\$ ${name}\\b`))
+      expect(run.stdout).not.toContain("\x1b[")
+    })
+    for (const command of ["serve", "migrate", "tenants create", "tenants list", "tenants rotate", "backup"]) {
+      expect(runs[0]!.stdout).toContain(`- ${command}`)
+    }
+    expect(fs.readdirSync(dataDir), "help touches no database").toEqual([])
+
+    const shown = await cliAsync(["--version"], { DATA_DIR: dataDir })
+    expect(shown.status).toBe(0)
+    expect(shown.stdout.trim()).toBe(version)
+  }, 120_000)
+
+  it("serves with `serve` and with no command, until SIGTERM", async () => {
+    for (const args of [["serve"], []]) {
+      const port = await freePort()
+      const child = spawn(process.execPath, [bin, ...args], {
+        cwd: root,
+        env: { ...process.env, DATA_DIR: tempDir(), LISTEN_ADDR: `127.0.0.1:${port}`, LOG_LEVEL: "info" },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let stdout = ""
+      child.stdout.on("data", (d) => (stdout += String(d)))
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+      try {
+        let health: Response | undefined
+        for (let i = 0; i < 400 && child.exitCode === null && health === undefined; i++) {
+          health = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined)
+          if (health === undefined) await new Promise((r) => setTimeout(r, 50))
+        }
+        expect(health?.status, `chatapi ${args.join(" ")}`).toBe(200)
+        expect(await health!.json()).toMatchObject({ status: "ok", db_writable: true })
+        expect(stdout).toContain("listening")
+      } finally {
+        child.kill("SIGTERM")
+      }
+      expect(await exited).toBe(0)
+    }
+  }, 120_000)
 })

@@ -1,6 +1,7 @@
 import * as crypto from "node:crypto"
 import * as http from "node:http"
 import type * as net from "node:net"
+import { waitForMatches } from "./wait.js"
 
 /** One webhook call as the receiver saw it. */
 export interface WebhookCall {
@@ -140,22 +141,9 @@ export const startReceiver = (options: { secret?: string; mode?: ReceiverMode } 
         },
         inFlight: () => held.size,
         waitFor: (match, count = 1, timeoutMs = 10_000) =>
-          new Promise((res, rej) => {
-            const check = () => {
-              const found = calls.filter(match)
-              if (found.length >= count) {
-                waiters.delete(check)
-                clearTimeout(timer)
-                res(found)
-              }
-            }
-            const timer = setTimeout(() => {
-              waiters.delete(check)
-              const last = calls.slice(-5).map((c) => ({ status: c.status, attempt: c.headers["x-chatapi-attempt"], body: c.json }))
-              rej(new Error(`receiver: timed out waiting for ${count} calls; ${calls.length} so far, last: ${JSON.stringify(last)}`))
-            }, timeoutMs)
-            waiters.add(check)
-            check()
+          waitForMatches(calls, waiters, match, count, timeoutMs, () => {
+            const last = calls.slice(-5).map((c) => ({ status: c.status, attempt: c.headers["x-chatapi-attempt"], body: c.json }))
+            return `receiver: ${calls.length} calls so far, last: ${JSON.stringify(last)}`
           }),
         close: () =>
           new Promise<void>((res) => {

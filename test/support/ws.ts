@@ -1,4 +1,5 @@
 import WebSocket from "ws"
+import { waitForMatches } from "./wait.js"
 
 export interface Frame {
   readonly type: string
@@ -43,22 +44,7 @@ export const connectWs = (
         closed,
         send: (frame) => socket.send(typeof frame === "string" ? frame : JSON.stringify(frame)),
         waitFor: (match, count = 1, timeoutMs = 10_000) =>
-          new Promise((res, rej) => {
-            const check = () => {
-              const found = frames.filter(match)
-              if (found.length >= count) {
-                waiters.delete(check)
-                clearTimeout(timer)
-                res(found)
-              }
-            }
-            const timer = setTimeout(() => {
-              waiters.delete(check)
-              rej(new Error(`timed out waiting for ${count} frames; have ${JSON.stringify(frames.slice(-5))}`))
-            }, timeoutMs)
-            waiters.add(check)
-            check()
-          }),
+          waitForMatches(frames, waiters, match, count, timeoutMs, () => `frames; have ${JSON.stringify(frames.slice(-5))}`),
         close: () =>
           new Promise((res) => {
             if (socket.readyState === WebSocket.CLOSED) return res()
