@@ -35,9 +35,9 @@ const freePort = () =>
  * A server of its own with the inspector on 127.0.0.1, used only to force full garbage collections
  * before memory samples and to read the JS heap in use.
  */
-export const startInspectedServer = async () => {
+export const startInspectedServer = async (env: Record<string, string> = {}) => {
   const port = await freePort()
-  const server = await startQuietServer({ NODE_OPTIONS: `--inspect=127.0.0.1:${port}` })
+  const server = await startQuietServer({ ...env, NODE_OPTIONS: `--inspect=127.0.0.1:${port}` })
   const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>
   const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl)
   await new Promise((resolve, reject) => (socket.once("open", resolve), socket.once("error", reject)))

@@ -3,13 +3,15 @@
  *
  *   npm run bench                      every scenario; the REST ones and the fan-outs 10 s each
  *   npm run bench -- --scenario one-room --duration 5 --warmup 1
- *   scenarios: one-room, many-rooms (REST, here); fanout-100, fanout-1000, sync-2000, idle-conns (WebSocket, bench/ws.ts)
+ *   scenarios: one-room, many-rooms (REST, here); fanout-100, fanout-1000, sync-2000, idle-conns, storm-5000 (WebSocket, bench/ws.ts)
  *
- * stdout: one JSON object per scenario, then an aligned table per kind. Progress goes to stderr.
+ * stdout: one JSON object per scenario, an aligned table per kind, then every figure against its target. Progress goes to stderr.
  */
 import { parseArgs } from "node:util"
 import { type Api, type BenchServer, benchTenant, checkSeqs, closeAgent, loadMeter, request, round, startQuietServer, summary } from "./lib.js"
 import { type WsResult, wsScenarios, wsTable } from "./ws.js"
+import { checksOf, targetTable } from "./targets.js"
+import { closeAll, connect, connectAll, expectSeq, sleep, verify } from "./wsclient.js"
 
 const SENDERS = 32
 
@@ -20,6 +22,8 @@ interface Target {
 
 interface Scenario {
   readonly description: string
+  /** Every member holds a WebSocket; each send's receipt by the members is timed and counted. */
+  readonly connected?: boolean
   /** Creates the rooms and their members. */
   setup(api: Api): Promise<ReadonlyArray<Target>>
   /** The room and user of a sender's next message. */
@@ -37,7 +41,8 @@ const scenarios: Record<string, Scenario> = {
     pick: (targets, sender) => ({ target: targets[0]!, user: targets[0]!.senders[sender]! })
   },
   "many-rooms": {
-    description: `${SENDERS} senders over 200 rooms of 2 members`,
+    description: `${SENDERS} senders over 200 rooms of 2 members, all 400 members connected over WS`,
+    connected: true,
     setup: async (api) => {
       const targets: Array<Target> = []
       for (let i = 0; i < 200; i++) {
@@ -56,8 +61,18 @@ const scenarios: Record<string, Scenario> = {
 }
 
 const run = async (server: BenchServer, name: string, scenario: Scenario, durationS: number, warmupS: number) => {
-  const { headers, api } = await benchTenant(server, `bench-${name}`)
+  const { apiKey, headers, api } = await benchTenant(server, `bench-${name}`)
   const targets = await scenario.setup(api)
+  const receipts: Array<number> = []
+  let measuring = false
+  const clients = scenario.connected === true
+    ? await connectAll(targets.flatMap((t) => t.senders.map((user) => ({ user, roomId: t.roomId }))), ({ user, roomId }) =>
+      connect(server, apiKey, user, (c, f) => {
+        if (f.type !== "message" || f.room_id !== roomId) return
+        expectSeq(c, f.seq)
+        if (measuring) receipts.push(performance.now() - parseFloat(f.content ?? ""))
+      }).then((c) => Object.assign(c, { roomId })))
+    : []
   process.stderr.write(`[${name}] ${scenario.description}: ${warmupS} s warm-up, ${durationS} s measured...\n`)
 
   const latencies: Array<number> = []
@@ -70,7 +85,7 @@ const run = async (server: BenchServer, name: string, scenario: Scenario, durati
         const { target, user } = scenario.pick(targets, sender, n)
         const t0 = performance.now()
         const res = await request(server.url, "POST", `/rooms/${target.roomId}/messages`, headers(user), {
-          content: `message ${n} from ${user}`
+          content: `${t0} message ${n} from ${user}`
         })
         if (measure) {
           latencies.push(performance.now() - t0)
@@ -83,8 +98,18 @@ const run = async (server: BenchServer, name: string, scenario: Scenario, durati
   await drive(performance.now() + warmupS * 1000, false)
 
   const stop = loadMeter(server.pid)
+  measuring = true
   await drive(performance.now() + durationS * 1000, true)
   const { wallMs, serverCpuMs: serverCpu, ...load } = stop()
+  const lost: Array<string> = []
+  if (clients.length > 0) {
+    const deadline = performance.now() + 15_000
+    const behind = () => clients.filter((c) => c.received < (stored.get(c.roomId) ?? 0) && c.closed === undefined)
+    while (behind().length > 0 && performance.now() < deadline) await sleep(20)
+    measuring = false
+    for (const c of clients) lost.push(...verify([c], 1, stored.get(c.roomId) ?? 0))
+    await closeAll(clients)
+  }
 
   process.stderr.write(`[${name}] verifying seqs...\n`)
   const problems: Array<string> = []
@@ -108,6 +133,15 @@ const run = async (server: BenchServer, name: string, scenario: Scenario, durati
     statuses,
     msgs_per_s: round(ok / (wallMs / 1000), 1),
     latency_ms: summary(latencies),
+    ...(clients.length > 0
+      ? {
+        connected: clients.length,
+        // Receipt time minus the send time in the content (taken just before the POST), over every member.
+        receipt_latency_ms: summary(receipts),
+        deliveries: clients.reduce((sum, c) => sum + c.received, 0),
+        lost: { ok: lost.length === 0, problems: lost.slice(0, 10) }
+      }
+      : {}),
     server_cpu_ms: round(serverCpu, 0),
     server_cpu_ms_per_msg: round(serverCpu / Math.max(1, ok), 3),
     ...load,
@@ -120,7 +154,7 @@ type Result = Awaited<ReturnType<typeof run>>
 
 const table = (results: ReadonlyArray<Result>) => {
   const rows = [
-    ["scenario", "msgs", "msg/s", "p50 ms", "p99 ms", "max ms", "srv cpu ms/msg", "srv cores", "gen cores", "gen ELD p99 ms", "seqs"],
+    ["scenario", "msgs", "msg/s", "p50 ms", "p99 ms", "max ms", "recv p99 ms", "srv cpu ms/msg", "srv cores", "gen cores", "gen ELD p99 ms", "seqs"],
     ...results.map((r) => [
       r.scenario,
       String(r.messages),
@@ -128,6 +162,7 @@ const table = (results: ReadonlyArray<Result>) => {
       String(r.latency_ms.p50),
       String(r.latency_ms.p99),
       String(r.latency_ms.max),
+      r.receipt_latency_ms === undefined ? "-" : `${r.receipt_latency_ms.p99}${r.lost?.ok === false ? " LOST" : ""}`,
       String(r.server_cpu_ms_per_msg),
       String(r.server_cpu_cores),
       String(r.loadgen_cpu_cores),
@@ -178,7 +213,8 @@ const main = async () => {
   }
   if (results.length > 0) console.log(`\n${table(results)}`)
   if (wsResults.length > 0) console.log(`\n${wsTable(wsResults)}`)
-  if (results.some((r) => !r.seqs.gap_free) || wsResults.some((r) => !r.check.ok)) process.exitCode = 1
+  console.log(`\n${targetTable([...results, ...wsResults].flatMap(checksOf))}`)
+  if (results.some((r) => !r.seqs.gap_free || r.lost?.ok === false) || wsResults.some((r) => !r.check.ok)) process.exitCode = 1
 }
 
 main().catch((e) => {

@@ -8,12 +8,11 @@ import {
   type Client, closeAll, connect, connectAll, count, delivered, expectSeq, type Frame, progress, range, sendPaced, sleep, type Summary,
   verify, verifySends, type WsResult, type WsScenario
 } from "./wsclient.js"
+import { storm } from "./storm.js"
 import { idle, sync } from "./wsconn.js"
 
 export type { WsResult } from "./wsclient.js"
 
-/** REST senders in the fan-out scenarios. */
-const SENDERS = 4
 
 const ratio = (a: Summary, b: Summary) => ({ p50: round(a.p50 / b.p50), p99: round(a.p99 / b.p99) })
 
@@ -22,7 +21,7 @@ const ratio = (a: Summary, b: Summary) => ({ p50: round(a.p50 / b.p50), p99: rou
  * `baseline`, the same senders and rate also go, before, into a 2-member room (both members connected)
  * and, after the big room's sockets close, into the big room again with nobody connected.
  */
-const fanout = (members: number, rate: number, baseline: boolean): WsScenario => {
+const fanout = (members: number, rate: number, baseline: boolean, SENDERS: number): WsScenario => {
   const description = `${SENDERS} REST senders at ${rate} msg/s into one group room of ${members}, every member on WS` +
     (baseline ? "; vs a 2-member room, and the same room with nobody connected" : "")
   return {
@@ -123,10 +122,12 @@ const fanout = (members: number, rate: number, baseline: boolean): WsScenario =>
 }
 
 export const wsScenarios: Record<string, WsScenario> = {
-  "fanout-100": fanout(100, 100, false),
-  "fanout-1000": fanout(1000, 10, true),
+  // 1,000 msg/s into 100 members is the 100,000 deliveries/s of the target.
+  "fanout-100": fanout(100, 1000, false, 16),
+  "fanout-1000": fanout(1000, 10, true, 4),
   "sync-2000": sync,
-  "idle-conns": idle
+  "idle-conns": idle,
+  "storm-5000": storm
 }
 
 export const wsTable = (results: ReadonlyArray<WsResult>) => {

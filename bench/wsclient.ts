@@ -76,8 +76,8 @@ export const connect = (server: BenchServer, apiKey: string, user: string, onFra
   })
 
 /** Opens one socket per user, a bounded number at a time. */
-export const connectAll = async (users: ReadonlyArray<string>, open: (user: string) => Promise<Client>) => {
-  const clients: Array<Client> = []
+export const connectAll = async <U, C extends Client>(users: ReadonlyArray<U>, open: (user: U) => Promise<C>) => {
+  const clients: Array<C> = []
   let i = 0
   await Promise.all(range(CONNECT_CONCURRENCY).map(async () => {
     while (i < users.length) {

@@ -6,8 +6,11 @@ import {
 
 const SYNC_MESSAGES = 2000
 const SYNC_ROUNDS = 5
-const IDLE_CONNECTIONS = 2000
-const IDLE_STEP = 500
+const IDLE_CONNECTIONS = 10_000
+const IDLE_STEP = 2500
+/** Heartbeats far more often than the 30 s default, so the idle window holds several rounds of pings. */
+const IDLE_HEARTBEAT = "2s"
+const IDLE_WINDOW_MS = 10_000
 
 export const sync: WsScenario = {
   description: `one user reconnects to ${SYNC_MESSAGES} missed messages in one room (${SYNC_ROUNDS} rounds, no ack), then after acking ${SYNC_MESSAGES * 3 / 4}`,
@@ -69,10 +72,10 @@ export const sync: WsScenario = {
 }
 
 export const idle: WsScenario = {
-  description: `${IDLE_CONNECTIONS} idle WS connections of distinct users on a server of its own; VmRSS and JS heap after a forced GC`,
-  budgetS: () => 90,
+  description: `${IDLE_CONNECTIONS} idle WS connections of distinct users on a server of its own (HEARTBEAT_INTERVAL=${IDLE_HEARTBEAT}); VmRSS and JS heap after a forced GC; server CPU while idle`,
+  budgetS: () => 240,
   run: async (_shared, name) => {
-    const inspected = await startInspectedServer()
+    const inspected = await startInspectedServer({ HEARTBEAT_INTERVAL: IDLE_HEARTBEAT })
     const { server } = inspected
     try {
       const { apiKey } = await benchTenant(server, `bench-${name}`)
@@ -92,6 +95,9 @@ export const idle: WsScenario = {
         await sleep(500)
         steps.push({ connections: clients.length, rss_kb_before_gc: rssKb(server.pid), ...await inspected.collect() })
       }
+      const idleCpuBefore = cpuMs(server.pid)
+      await sleep(IDLE_WINDOW_MS)
+      const idleCores = round((cpuMs(server.pid) - idleCpuBefore) / IDLE_WINDOW_MS, 3)
       // Still served: every socket answers a ping frame.
       for (const c of clients) c.socket.send(JSON.stringify({ type: "ping" }))
       const deadline = performance.now() + 10_000
@@ -111,9 +117,10 @@ export const idle: WsScenario = {
         connections: IDLE_CONNECTIONS,
         connects_per_s: round(IDLE_CONNECTIONS / (connectMs / 1000), 0),
         kb_per_connection: { rss: per(last.rss_kb - first.rss_kb), js_heap: per(last.heap_kb - first.heap_kb), rss_before_gc: per(last.rss_kb_before_gc - first.rss_kb_before_gc) },
+        idle_cpu_cores: idleCores,
         steps,
         after_close: closed,
-        headline: `${per(last.rss_kb - first.rss_kb)} KB RSS/conn (JS heap ${per(last.heap_kb - first.heap_kb)})`,
+        headline: `${per(last.rss_kb - first.rss_kb)} KB RSS/conn (JS heap ${per(last.heap_kb - first.heap_kb)}), idle ${round(idleCores * 100, 1)}% CPU`,
         check: { ok: problems.length === 0, problems: problems.slice(0, 10) }
       }
     } finally {
