@@ -29,8 +29,11 @@ export const loadMigrations = (dir: string): ReadonlyArray<Migration> =>
     })
     .sort((a, b) => a.version - b.version)
 
-/** Applies pending migrations in order, each in its own transaction, recorded in `schema_migrations`. */
-export const migrate = Effect.gen(function*() {
+/** Any number that names the migrator's PostgreSQL advisory lock. */
+const MIGRATION_LOCK = 727_386_001
+
+/** Applies pending migrations in order, each in its own transaction (a savepoint on PostgreSQL), recorded in `schema_migrations`. */
+const applyPending = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* sql`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
@@ -53,6 +56,18 @@ export const migrate = Effect.gen(function*() {
     )
   }
   return pending.length
+})
+
+/**
+ * On PostgreSQL several instances may start at once: one transaction holding an advisory lock
+ * runs the migrations (each in a savepoint), and the others find them applied when they get it.
+ */
+export const migrate = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  return yield* sql.onDialectOrElse({
+    pg: () => sql.unsafe(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`).pipe(Effect.zipRight(applyPending), sql.withTransaction),
+    orElse: () => applyPending
+  })
 }).pipe(Effect.orDie)
 
 export const MigratorLive = Layer.effectDiscard(migrate)

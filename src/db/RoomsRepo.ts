@@ -41,6 +41,8 @@ export interface NewMember {
   readonly role: Role
 }
 
+const byUser = (a: NewMember, b: NewMember) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0)
+
 export class RoomsRepo extends Effect.Service<RoomsRepo>()("db/RoomsRepo", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -89,12 +91,15 @@ export class RoomsRepo extends Effect.Service<RoomsRepo>()("db/RoomsRepo", {
         Effect.orDie
       )
 
-    /** Adds members who are not members yet; their read cursor starts at `lastAck`. Returns the added ids. */
+    /**
+     * Adds members who are not members yet; their read cursor starts at `lastAck`. Returns the added ids.
+     * Rows are written in user order, so two concurrent additions to one room never wait on each other in a cycle.
+     */
     const addMembers = (tenantId: TenantId, roomId: RoomId, members: ReadonlyArray<NewMember>, lastAck: number) =>
       Effect.gen(function*() {
         const now = Date.now()
         const added: Array<UserId> = []
-        for (const member of members) {
+        for (const member of [...members].sort(byUser)) {
           const rows = yield* sql<{ user_id: string }>`INSERT INTO room_members (tenant_id, room_id, user_id, role, joined_at)
             VALUES (${tenantId}, ${roomId}, ${member.userId}, ${member.role}, ${now})
             ON CONFLICT (tenant_id, room_id, user_id) DO NOTHING RETURNING user_id`

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { AppConfig } from "../AppConfig.js"
@@ -23,12 +24,13 @@ const sqlite = (filename: string, walAutocheckpoint: number) =>
     })))
   )
 
-/** The SQL client the configuration selects: SQLite by default. */
+/** PostgreSQL at its default READ COMMITTED; BIGINT and COUNT come back as strings, so repositories read numbers with `Number`. */
+const postgres = (url: Redacted.Redacted) =>
+  PgClient.layer({ url, applicationName: "chatapi", connectTimeout: "10 seconds" })
+
+/** The SQL client the configuration selects: SQLite by default, PostgreSQL for a `postgres://` DSN. */
 export const SqlLive = Layer.unwrapEffect(Effect.gen(function*() {
   const config = yield* AppConfig
   const db = config.database
-  if (db._tag === "Postgres") {
-    return yield* Effect.dieMessage("DATABASE_DSN: postgres:// is not supported by this build yet")
-  }
-  return sqlite(db.filename, config.walAutocheckpoint)
+  return db._tag === "Postgres" ? postgres(db.url) : sqlite(db.filename, config.walAutocheckpoint)
 })).pipe(Layer.orDie)

@@ -6,6 +6,8 @@ export interface SubscriptionRow {
   readonly created_at: number
 }
 
+const toRow = (r: SubscriptionRow): SubscriptionRow => ({ topic: r.topic, created_at: Number(r.created_at) })
+
 /** A user's topic subscriptions, within one tenant. */
 export class SubscriptionsRepo extends Effect.Service<SubscriptionsRepo>()("db/SubscriptionsRepo", {
   effect: Effect.gen(function*() {
@@ -19,7 +21,7 @@ export class SubscriptionsRepo extends Effect.Service<SubscriptionsRepo>()("db/S
 
     const find = (tenantId: string, userId: string, topic: string) =>
       sql<SubscriptionRow>`SELECT topic, created_at FROM notification_subscriptions
-          WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND topic = ${topic}`.pipe(Effect.map((rows) => rows[0]), Effect.orDie)
+          WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND topic = ${topic}`.pipe(Effect.map((rows) => rows[0] && toRow(rows[0])), Effect.orDie)
 
     const count = (tenantId: string, userId: string) =>
       sql<{ n: number }>`SELECT COUNT(*) AS n FROM notification_subscriptions WHERE tenant_id = ${tenantId} AND user_id = ${userId}`.pipe(
@@ -37,7 +39,7 @@ export class SubscriptionsRepo extends Effect.Service<SubscriptionsRepo>()("db/S
 
     const list = (tenantId: string, userId: string) =>
       sql<SubscriptionRow>`SELECT topic, created_at FROM notification_subscriptions
-          WHERE tenant_id = ${tenantId} AND user_id = ${userId} ORDER BY topic`.pipe(Effect.orDie)
+          WHERE tenant_id = ${tenantId} AND user_id = ${userId} ORDER BY topic`.pipe(Effect.map((rows) => rows.map(toRow)), Effect.orDie)
 
     return { add, find, count, remove, list } as const
   })

@@ -1,5 +1,7 @@
 import { SqlClient } from "@effect/sql"
+import { skipLocked } from "./Claim.js"
 import { Effect } from "effect"
+import { millis } from "./time.js"
 
 export interface DueWebhook {
   readonly delivery_id: string
@@ -19,6 +21,12 @@ export interface WebhookDeadLetter {
   readonly error: string | null
 }
 
+const toDeadLetter = (r: WebhookDeadLetter): WebhookDeadLetter => ({
+  ...r,
+  attempts: Number(r.attempts),
+  last_attempt_at: r.last_attempt_at === null ? null : Number(r.last_attempt_at)
+})
+
 /** The webhook outbox: one row per event, kept until the receiver answers 2xx or the attempts run out. */
 export class WebhooksRepo extends Effect.Service<WebhooksRepo>()("db/WebhooksRepo", {
   effect: Effect.gen(function*() {
@@ -34,12 +42,12 @@ export class WebhooksRepo extends Effect.Service<WebhooksRepo>()("db/WebhooksRep
         const rows = yield* sql<DueWebhook>`SELECT w.delivery_id, w.tenant_id, w.event, w.body, w.attempts, t.config
             FROM webhook_deliveries w JOIN tenants t ON t.tenant_id = w.tenant_id
             WHERE w.status = 'pending' AND w.next_attempt_at <= ${now}
-            ORDER BY w.next_attempt_at LIMIT ${limit}`
+            ORDER BY w.next_attempt_at LIMIT ${limit} ${skipLocked(sql, "w")}`
         if (rows.length > 0) {
-          yield* sql`UPDATE webhook_deliveries SET next_attempt_at = ${leaseUntil}
+          yield* sql`UPDATE webhook_deliveries SET next_attempt_at = ${millis(leaseUntil)}
               WHERE ${sql.in("delivery_id", rows.map((r) => r.delivery_id))}`
         }
-        return rows
+        return rows.map((r) => ({ ...r, attempts: Number(r.attempts) }))
       }).pipe(sql.withTransaction, Effect.orDie)
 
     const delivered = (deliveryId: string, now: number, status: number) =>
@@ -48,7 +56,7 @@ export class WebhooksRepo extends Effect.Service<WebhooksRepo>()("db/WebhooksRep
           WHERE delivery_id = ${deliveryId}`.pipe(Effect.asVoid, Effect.orDie)
 
     const failed = (deliveryId: string, f: { now: number; next: number; dead: boolean; status: number | null; error: string }) =>
-      sql`UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ${f.now}, next_attempt_at = ${f.next},
+      sql`UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ${millis(f.now)}, next_attempt_at = ${millis(f.next)},
             status = ${f.dead ? "dead" : "pending"}, last_status = ${f.status}, error = ${f.error}
           WHERE delivery_id = ${deliveryId}`.pipe(Effect.asVoid, Effect.orDie)
 
@@ -59,7 +67,7 @@ export class WebhooksRepo extends Effect.Service<WebhooksRepo>()("db/WebhooksRep
     const deadLetters = (tenantId: string | undefined, limit: number) =>
       sql<WebhookDeadLetter>`SELECT delivery_id, tenant_id, event, attempts, last_attempt_at, error
           FROM webhook_deliveries WHERE status = 'dead' AND ${tenantId === undefined ? sql`1 = 1` : sql`tenant_id = ${tenantId}`}
-          ORDER BY last_attempt_at DESC LIMIT ${limit}`.pipe(Effect.orDie)
+          ORDER BY last_attempt_at DESC LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map(toDeadLetter)), Effect.orDie)
 
     /** Back to pending, attempts from zero, same delivery id. Returns how many went back. */
     const replay = (filter: { tenantId?: string | undefined; deliveryId?: string | undefined }, now: number) =>

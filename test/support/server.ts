@@ -4,6 +4,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { createDatabase, dropDatabase, dsnOf, onPostgres } from "./postgres.js"
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 export const MASTER_KEY = "test-master-key"
@@ -19,10 +20,28 @@ export interface RunningServer {
 }
 
 const madeDirs: Array<string> = []
+/** On PostgreSQL, the database that stands for each data directory, so that a restart finds its data. */
+const databases = new Map<string, string>()
 
-/** Removes every temporary directory made so far (run after each test file). */
-export const removeTempDirs = () => {
+const databaseFor = async (dataDir: string) => {
+  const known = databases.get(dataDir)
+  if (known !== undefined) return known
+  const name = await createDatabase()
+  databases.set(dataDir, name)
+  return name
+}
+
+const forgetDatabase = async (dataDir: string) => {
+  const name = databases.get(dataDir)
+  if (name === undefined) return
+  databases.delete(dataDir)
+  await dropDatabase(name)
+}
+
+/** Removes every temporary directory and test database made so far (run after each test file). */
+export const removeTempDirs = async () => {
   for (const dir of madeDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+  await Promise.all([...databases.keys()].map(forgetDatabase))
 }
 
 /** A temporary directory, removed when the test process exits. */
@@ -42,11 +61,15 @@ const freePort = () =>
     })
   })
 
-/** Starts the built server (`dist/main.js`) on a free 127.0.0.1 port and waits until /health answers. */
+/**
+ * Starts the built server (`dist/main.js`) on a free 127.0.0.1 port and waits until /health answers.
+ * With `CHATAPI_TEST_STORE=postgres` its store is a PostgreSQL database of its own, kept with the data directory.
+ */
 export const startServer = async (options: { dataDir?: string; env?: Record<string, string> } = {}): Promise<RunningServer> => {
   const ownDir = options.dataDir === undefined
   const dataDir = options.dataDir ?? tempDir()
   const port = await freePort()
+  const store = onPostgres && options.env?.DATABASE_DSN === undefined ? { DATABASE_DSN: dsnOf(await databaseFor(dataDir)) } : {}
   const child = spawn(process.execPath, [path.join(root, "dist", "main.js")], {
     cwd: root,
     env: {
@@ -55,6 +78,7 @@ export const startServer = async (options: { dataDir?: string; env?: Record<stri
       DATA_DIR: dataDir,
       MASTER_API_KEY: MASTER_KEY,
       LOG_LEVEL: "info",
+      ...store,
       ...options.env
     },
     stdio: ["ignore", "pipe", "pipe"]
@@ -91,8 +115,11 @@ export const startServer = async (options: { dataDir?: string; env?: Record<stri
         if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode)
         child.once("exit", (code) => resolve(code))
         child.kill(signal)
-      }).then((code) => {
-        if (ownDir && !keepData) fs.rmSync(dataDir, { recursive: true, force: true })
+      }).then(async (code) => {
+        if (ownDir && !keepData) {
+          fs.rmSync(dataDir, { recursive: true, force: true })
+          await forgetDatabase(dataDir)
+        }
         return code
       })
   }
