@@ -65,6 +65,10 @@ const config = Config.all({
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
   dsn: Config.option(Config.string("DATABASE_DSN")),
   redisUrl: Config.option(Config.redacted("REDIS_URL")),
+  redisPrefix: Config.string("REDIS_PREFIX").pipe(
+    Config.withDefault("chatapi:"),
+    Config.validate({ message: "REDIS_PREFIX must be 1-64 characters without spaces", validation: (s) => /^\S{1,64}$/.test(s) })
+  ),
   logLevel: parsed("LOG_LEVEL", "info", (s) =>
     s.toLowerCase() in logLevels ? Either.right(logLevels[s.toLowerCase()]!) : Either.left(`expected one of ${Object.keys(logLevels).join(", ")}`)
   ),

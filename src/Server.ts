@@ -40,6 +40,7 @@ import { DrainLive } from "./http/Drain.js"
 import { Lifecycle } from "./http/Lifecycle.js"
 import { MetricsRoute } from "./http/MetricsRoute.js"
 import { Metrics } from "./services/Metrics.js"
+import { Redis } from "./redis/Redis.js"
 
 /** The store, migrated before anything uses it. */
 export const DatabaseLive = Layer.provideMerge(MigratorLive, SqlLive).pipe(Layer.provide(AppConfig.Default))
@@ -106,7 +107,8 @@ const ServingLive = HttpLayerRouter.serve(RoutesLive, {
 /** The whole server: one router, one port; draining on the way out comes before anything else closes. */
 export const ServerLive = DrainLive.pipe(
   Layer.provide(Layer.mergeAll(ServingLive, RealtimeHub.Default, Lifecycle.Default)),
-  Layer.provide(DatabaseLive),
+  // Redis, when configured, connects along with the store, before the port opens.
+  Layer.provide(Layer.merge(DatabaseLive, Redis.Default)),
   Layer.provide(AppConfig.Default),
   // No tracer is exported yet: spans per request and per query would only cost CPU.
   Layer.provide(Layer.setTracerEnabled(false))

@@ -1,4 +1,7 @@
-import { Effect, PubSub, type Scope } from "effect"
+import { Effect, Option, type Queue, type Scope } from "effect"
+import { Redis } from "../redis/Redis.js"
+import { redisBus } from "../redis/RedisBus.js"
+import { memoryBus } from "./BusMemory.js"
 
 /** An encoded server frame for the members (and subscribers) of one room. */
 export interface RoomFrame {
@@ -12,6 +15,8 @@ export interface RoomFrame {
   readonly exceptUser?: string | undefined
   /** The connection that caused it, which already got its own reply. */
   readonly origin?: string | undefined
+  /** Published by another instance (set by the Redis bus on arrival). */
+  readonly remote?: boolean | undefined
 }
 
 /** A user joined or left a room: their connections start or stop following it. */
@@ -43,20 +48,39 @@ export interface UserFrame {
   readonly path: "live" | "retry"
 }
 
-export type BusEvent = RoomFrame | Membership | Presence | UserFrame
+/** Catch one user's sockets up on a room from the store (the retry worker's nudge, wherever they are). */
+export interface Resync {
+  readonly _tag: "Resync"
+  readonly tenantId: string
+  readonly userId: string
+  readonly roomId: string
+}
+
+/** What instances tell each other. */
+export type BusEvent = RoomFrame | Membership | Presence | UserFrame | Resync
+
+/** Never published: the bus itself says it may have lost events, so every socket catches up from the store. */
+export interface Gap {
+  readonly _tag: "Gap"
+}
+
+/** What a subscriber takes. */
+export type BusSignal = BusEvent | Gap
 
 /**
- * Where committed events go to reach every socket. In process for one node; the seam a
- * cross-instance bus plugs into.
+ * Where committed events go to reach every socket: in process for one node (BusMemory), through
+ * Redis pub/sub across instances (redis/RedisBus). Delivery is best effort; sockets repair a lost
+ * or reordered event from the store by seq.
  */
+export interface BusShape {
+  readonly publish: (event: BusEvent) => Effect.Effect<void>
+  readonly subscribe: Effect.Effect<Queue.Dequeue<BusSignal>, never, Scope.Scope>
+}
+
 export class Bus extends Effect.Service<Bus>()("realtime/Bus", {
-  scoped: Effect.gen(function*() {
-    const pubsub = yield* Effect.acquireRelease(PubSub.bounded<BusEvent>(65_536), PubSub.shutdown)
-    return {
-      publish: (event: BusEvent) => Effect.asVoid(PubSub.publish(pubsub, event)),
-      subscribe: PubSub.subscribe(pubsub) as Effect.Effect<import("effect").Queue.Dequeue<BusEvent>, never, Scope.Scope>
-    } as const
-  })
+  dependencies: [Redis.Default],
+  scoped: Effect.flatMap(Redis, ({ connection }): Effect.Effect<BusShape, never, Scope.Scope> =>
+    Option.match(connection, { onNone: () => memoryBus, onSome: redisBus }))
 }) {}
 
 export const roomFrame = (

@@ -90,9 +90,13 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         /** Sends live frames in per-room seq order: older seqs are skipped, a gap is filled from the store. */
         const forward = (item: Outbound) =>
           Effect.gen(function*() {
-            if (item.resync && item.roomId !== undefined) {
-              const since = conn.since.get(item.roomId)
-              return since === undefined ? undefined : yield* catchUp("retry", item.roomId, since)
+            if (item.resync) {
+              // One room for the retry worker's nudge; every room when the bus may have lost events.
+              for (const roomId of item.roomId === undefined ? [...conn.since.keys()] : [item.roomId]) {
+                const since = conn.since.get(roomId)
+                if (since !== undefined) yield* catchUp(item.roomId === undefined ? "sync" : "retry", roomId, since)
+              }
+              return
             }
             if (item.path !== undefined) metrics.delivered(item.path, "notification")
             if (item.seq === undefined || item.roomId === undefined) return yield* send(item.data)

@@ -2,7 +2,8 @@ import { Deferred, Duration, Effect, FiberMap, Queue, type Scope } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { Metrics } from "../services/Metrics.js"
 import { CloseCodes } from "../domain/Frames.js"
-import { Bus, type BusEvent } from "./Bus.js"
+import { Bus, type BusSignal } from "./Bus.js"
+import { UserRegistry } from "./UserRegistry.js"
 
 /** One frame waiting in a connection's bounded outbound queue. */
 export interface Outbound {
@@ -11,7 +12,7 @@ export interface Outbound {
   readonly origin?: string | undefined
   /** A notification frame, counted as a live or a retried delivery. */
   readonly path?: "live" | "retry" | undefined
-  /** Not a frame: catch this room up from the store (the retry worker's nudge). */
+  /** Not a frame: catch this room (every followed room without `roomId`) up from the store. */
   readonly resync?: boolean | undefined
   readonly data: string
 }
@@ -32,12 +33,14 @@ const key = (tenantId: string, id: string) => `${tenantId}\u0000${id}`
 
 /** Routes committed events from the bus to the sockets following each room. */
 export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/RealtimeHub", {
-  dependencies: [Bus.Default, AppConfig.Default, Metrics.Default],
+  dependencies: [Bus.Default, UserRegistry.Default, AppConfig.Default, Metrics.Default],
   scoped: Effect.gen(function*() {
     const bus = yield* Bus
+    const registry = yield* UserRegistry
     const { presenceGrace } = yield* AppConfig
     const metrics = yield* Metrics
-    const online = new Set<string>()
+    /** Users online as this instance knows it: from their first socket here until offline is told (after the grace period). */
+    const announced = new Set<string>()
     const goingOffline = yield* FiberMap.make<string>()
     const byRoom = new Map<string, Set<Conn>>()
     const byUser = new Map<string, Set<Conn>>()
@@ -66,7 +69,17 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
       remove(byRoom, key(conn.tenantId, roomId), conn)
     }
 
-    const dispatch = (event: BusEvent) => {
+    const dispatch = (event: BusSignal) => {
+      if (event._tag === "Gap") {
+        for (const conns of byUser.values()) for (const conn of conns) deliver(conn, { resync: true, data: "" })
+        return
+      }
+      if (event._tag === "Resync") {
+        for (const conn of byUser.get(key(event.tenantId, event.userId)) ?? []) {
+          if (conn.since.has(event.roomId)) deliver(conn, { roomId: event.roomId, resync: true, data: "" })
+        }
+        return
+      }
       if (event._tag === "Membership") {
         for (const conn of byUser.get(key(event.tenantId, event.userId)) ?? []) {
           if (event.joined) follow(conn, event.roomId, event.since)
@@ -111,8 +124,8 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
 
     /**
      * Registers a socket for its rooms; the finalizer in the same scope unregisters it. A user is
-     * online from the first socket and offline a grace period after the last, so a quick
-     * reconnect does not flap.
+     * online from the first socket anywhere and offline a grace period after the last anywhere, so
+     * a quick reconnect, here or to another instance, does not flap.
      */
     const register = (conn: Conn, rooms: ReadonlyMap<string, number>): Effect.Effect<void, never, Scope.Scope> => {
       const userKey = key(conn.tenantId, conn.userId)
@@ -121,11 +134,12 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
           metrics.connectionOpened()
           add(byUser, userKey, conn)
           for (const [roomId, since] of rooms) follow(conn, roomId, since)
+          if (byUser.get(userKey)!.size > 1) return
           yield* FiberMap.remove(goingOffline, userKey)
-          if (!online.has(userKey)) {
-            online.add(userKey)
-            yield* presence(conn, "online", [...rooms.keys()])
-          }
+          const known = announced.has(userKey)
+          announced.add(userKey)
+          const elsewhere = yield* registry.arrive(conn.tenantId, conn.userId)
+          if (!known && !elsewhere) yield* presence(conn, "online", [...rooms.keys()])
         }),
         () =>
           Effect.gen(function*() {
@@ -134,14 +148,19 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
             remove(byUser, userKey, conn)
             for (const roomId of roomIds) unfollow(conn, roomId)
             if (byUser.has(userKey)) return
+            yield* registry.leave(conn.tenantId, conn.userId)
             yield* FiberMap.run(
               goingOffline,
               userKey,
               Effect.sleep(Duration.toMillis(presenceGrace)).pipe(
-                Effect.zipRight(Effect.suspend(() => {
-                  if (byUser.has(userKey)) return Effect.void
-                  online.delete(userKey)
-                  return presence(conn, "offline", roomIds)
+                Effect.zipRight(Effect.gen(function*() {
+                  if (byUser.has(userKey)) return
+                  const elsewhere = yield* registry.depart(conn.tenantId, conn.userId)
+                  announced.delete(userKey)
+                  if (!elsewhere) return yield* presence(conn, "offline", roomIds)
+                  // The instance they are on tells offline in its turn, unless it died: that shows once its lease ran out.
+                  yield* Effect.sleep(registry.staleAfter)
+                  if (!(yield* registry.settle(conn.tenantId, conn.userId))) yield* presence(conn, "offline", roomIds)
                 }))
               )
             )
@@ -149,18 +168,32 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
       )
     }
 
+    /** Sockets of a user on this instance (the per-user connection cap). */
     const connections = (tenantId: string, userId: string) => byUser.get(key(tenantId, userId))?.size ?? 0
 
-    /** Asks every socket of a user to catch a room up from the store. */
-    const resync = (tenantId: string, userId: string, roomId: string) => {
-      for (const conn of byUser.get(key(tenantId, userId)) ?? []) {
-        if (conn.since.has(roomId)) deliver(conn, { roomId, resync: true, data: "" })
+    /** Those of `userIds` with a socket on this instance or any other. */
+    const online = (tenantId: string, userIds: ReadonlyArray<string>): Effect.Effect<ReadonlySet<string>> => {
+      const here = new Set<string>()
+      const rest: Array<string> = []
+      for (const userId of userIds) {
+        if (byUser.has(key(tenantId, userId))) here.add(userId)
+        else rest.push(userId)
       }
+      if (rest.length === 0) return Effect.succeed(here)
+      return Effect.map(registry.elsewhere(tenantId, rest), (there) => {
+        for (const userId of there) here.add(userId)
+        return here
+      })
     }
+
+    const isOnline = (tenantId: string, userId: string) => Effect.map(online(tenantId, [userId]), (users) => users.size > 0)
+
+    /** Asks every socket of a user, on whichever instance, to catch a room up from the store. */
+    const resync = (tenantId: string, userId: string, roomId: string) => bus.publish({ _tag: "Resync", tenantId, userId, roomId })
 
     /** Every open socket, e.g. to tell them all the server is going away. */
     const all = () => [...byUser.values()].flatMap((set) => [...set])
 
-    return { register, follow, unfollow, deliver, connections, resync, all } as const
+    return { register, follow, unfollow, deliver, connections, online, isOnline, resync, all } as const
   })
 }) {}

@@ -53,7 +53,8 @@ export class Notifications extends Effect.Service<Notifications>()("services/Not
           const audience = yield* repo.audience(tenantId, roomId, toSubscribers === true ? input.topic : undefined)
           const recipients = [...new Set([...userIds, ...audience])]
           yield* repo.insert(tenantId, row, recipients, now + Duration.toMillis(retryInterval))
-          const offline = recipients.filter((u) => hub.connections(tenantId, u) === 0)
+          const online = yield* hub.online(tenantId, recipients)
+          const offline = recipients.filter((u) => !online.has(u))
           if (offline.length > 0) {
             yield* webhooks.enqueue(tenantId, tenant.config, "notification.offline", {
               notification_id: row.notification_id, topic: row.topic, payload: input.payload, user_ids: offline

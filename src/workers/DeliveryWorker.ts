@@ -25,7 +25,7 @@ export const backoff = (retryInterval: Duration.Duration, attempts: number) =>
 
 /**
  * Off the send path: rooms that got messages are checked for members who fell behind and are not
- * connected here (one queue entry each, and a `message.offline` webhook event per member and tick
+ * connected on any instance (one queue entry each, and a `message.offline` webhook event per member and tick
  * for what they were not yet told of); due message and notification deliveries are re-sent to
  * connected users, counted, dead-lettered after the tenant's maximum, and purged once acked.
  */
@@ -45,7 +45,8 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
   const events = yield* bus.subscribe
   yield* Queue.take(events).pipe(
     Effect.map((e) => {
-      if (e._tag === "RoomFrame" && e.seq !== undefined) touched.set(`${e.tenantId}\u0000${e.roomId}`, e)
+      // Each instance checks the rooms its own sends touched; another instance checks its own.
+      if (e._tag === "RoomFrame" && e.seq !== undefined && e.remote !== true) touched.set(`${e.tenantId}\u0000${e.roomId}`, e)
     }),
     Effect.forever,
     Effect.forkScoped
@@ -90,7 +91,9 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
     touched.clear()
     const now = Date.now()
     for (const { roomId, tenantId } of rooms) {
-      const offline = (yield* repo.behind(tenantId, roomId)).filter((u) => hub.connections(tenantId, u.user_id) === 0)
+      const behind = yield* repo.behind(tenantId, roomId)
+      const online = yield* hub.online(tenantId, behind.map((u) => u.user_id))
+      const offline = behind.filter((u) => !online.has(u.user_id))
       yield* repo.enqueue(tenantId, roomId, offline, now)
       const cfg = yield* tenantConfig(tenantId)
       if (offline.length > 0 && Option.isSome(webhookOf(cfg))) yield* tellOffline(tenantId, roomId, cfg, offline)
@@ -102,8 +105,8 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
     for (const d of yield* repo.due(now, BATCH)) {
       if (d.last_ack >= d.last_seq) {
         yield* repo.purge(d)
-      } else if (hub.connections(d.tenant_id, d.user_id) > 0) {
-        hub.resync(d.tenant_id, d.user_id, d.room_id)
+      } else if (yield* hub.isOnline(d.tenant_id, d.user_id)) {
+        yield* hub.resync(d.tenant_id, d.user_id, d.room_id)
         metrics.retried("message")
         const cfg = parseJsonObject(d.config) as TenantConfig
         const { attempts, dead, next } = nextAttempt(d.attempts, cfg, now)
@@ -124,7 +127,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
   const retryNotifications = Effect.gen(function*() {
     const now = Date.now()
     for (const d of yield* notifications.due(now, BATCH)) {
-      if (hub.connections(d.tenant_id, d.user_id) === 0) {
+      if (!(yield* hub.isOnline(d.tenant_id, d.user_id))) {
         yield* notifications.postpone(d, now + Duration.toMillis(config.retryInterval))
         continue
       }
