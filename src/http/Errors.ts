@@ -6,6 +6,7 @@ import { Api } from "../api/Api.js"
 import { AppConfig } from "../AppConfig.js"
 import { Metrics, routeMatcher } from "../services/Metrics.js"
 import { Lifecycle } from "./Lifecycle.js"
+import { isBadValue } from "../db/BadValue.js"
 import { RequestLog } from "./RequestLog.js"
 
 export const errorResponse = (status: number, code: string, message: string) =>
@@ -29,6 +30,9 @@ const toResponse = (cause: Cause.Cause<unknown>) => {
         ? errorResponse(413, "PAYLOAD_TOO_LARGE", "request body is too large")
         : errorResponse(400, "VALIDATION_ERROR", "request body is not valid JSON")
     )
+  }
+  if (isBadValue(error)) {
+    return Effect.succeed(errorResponse(400, "VALIDATION_ERROR", "a value cannot be stored (for example a NUL character)"))
   }
   if (hasTag(error, "SqlError")) {
     return Effect.as(

@@ -1,6 +1,7 @@
 import { Effect, FiberMap, Option, Schema, type Scope } from "effect"
 import { AppConfig } from "../AppConfig.js"
-import { type DomainError, errorCodes, RateLimited } from "../domain/Errors.js"
+import { type DomainError, errorCodes, RateLimited, Unavailable, ValidationError } from "../domain/Errors.js"
+import { isBadValue } from "../db/BadValue.js"
 import { ClientFrame } from "../domain/Frames.js"
 import type { TenantId, UserId } from "../domain/Ids.js"
 import type { TenantLimits } from "../domain/Tenant.js"
@@ -116,7 +117,19 @@ export class ClientFrames extends Effect.Service<ClientFrames>()("realtime/Clien
             return Effect.sync(() =>
               reply({ type: "error", code: "VALIDATION_ERROR", message: "malformed or unknown frame", ...(requestId ? { request_id: requestId } : {}) }))
           }
-          return handle(decoded.right).pipe(Effect.catchAll((e) => Effect.sync(() => fail(e, decoded.right.request_id))))
+          const requestId = decoded.right.request_id
+          return handle(decoded.right).pipe(
+            Effect.catchAll((e) => Effect.sync(() => fail(e, requestId))),
+            // A defect (the store refused a value, or is down) answers this frame; the socket stays up.
+            Effect.catchAllDefect((defect) =>
+              Effect.zipRight(
+                isBadValue(defect) ? Effect.void : Effect.logError("frame failed", defect),
+                Effect.sync(() =>
+                  fail(isBadValue(defect)
+                    ? new ValidationError({ message: "a value cannot be stored (for example a NUL character)" })
+                    : new Unavailable({ message: "the store is unavailable; retry later" }), requestId))
+              ))
+          )
         }
       }) satisfies Effect.Effect<unknown, never, Scope.Scope>
 

@@ -19,6 +19,9 @@ const validateContent = (content: string, limits: TenantLimits) => {
   if (content.trim().length === 0) {
     return Effect.fail(new ValidationError({ message: "content must not be empty", field: "content" }))
   }
+  if (content.includes("\u0000")) {
+    return Effect.fail(new ValidationError({ message: "content must not contain a NUL character", field: "content" }))
+  }
   if (Buffer.byteLength(content, "utf8") > limits.maxMessageBytes) {
     return Effect.fail(
       new PayloadTooLarge({ message: `content is over ${limits.maxMessageBytes} bytes`, field: "content" })
