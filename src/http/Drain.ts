@@ -13,6 +13,7 @@ export const DrainLive = Layer.scopedDiscard(Effect.gen(function*() {
   const lifecycle = yield* Lifecycle
   const hub = yield* RealtimeHub
   const { shutdownDrainTimeout } = yield* AppConfig
+  yield* lifecycle.ready
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
       const sockets = hub.all()

@@ -1,5 +1,5 @@
 import { Duration, Effect } from "effect"
-import { createServer, type Server } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 
 /** Requests Node cannot even parse (bad bytes, broken headers) still get a §9 body. */
 const makeServer = () => {
@@ -21,16 +21,35 @@ const makeServer = () => {
 }
 
 /**
+ * Until the router is installed, a request that reaches the open port is answered 503 rather
+ * than left hanging; once the router's own listener is there, this one stands aside.
+ */
+const whileStarting = (server: Server) => {
+  const listener = (request: IncomingMessage, response: ServerResponse) => {
+    if (server.listenerCount("request") > 1) return
+    request.resume()
+    const body = JSON.stringify({ error: { code: "UNAVAILABLE", message: "the server is starting; retry shortly" } })
+    response.writeHead(503, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "retry-after": "1" })
+    response.end(body)
+  }
+  server.on("request", listener)
+  return () => void server.off("request", listener)
+}
+
+/**
  * The process's HTTP server and its shutdown state: requests in flight are counted, and once
  * draining starts the listener is closed and new requests are answered 503.
  */
 export class Lifecycle extends Effect.Service<Lifecycle>()("http/Lifecycle", {
   sync: () => {
     const server: Server = makeServer()
+    const started = whileStarting(server)
     let draining = false
     let inFlight = 0
     return {
       server,
+      /** Everything is up: the router answers from now on. */
+      ready: Effect.sync(started),
       get draining() {
         return draining
       },
