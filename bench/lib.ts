@@ -1,10 +1,9 @@
 import { type ChildProcess, execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
-import * as net from "node:net"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import WebSocket from "ws"
-import { createTenant, startServer } from "../test/support/server.js"
+import { createTenant, freePort, startServer } from "../test/support/server.js"
 
 export interface BenchServer {
   readonly url: string
@@ -20,16 +19,6 @@ export const startQuietServer = async (env: Record<string, string> = {}): Promis
   const server = await startServer({ env: { LOG_LEVEL: "warn", ...env } })
   return { ...server, pid: server.process.pid!, stop: async () => void (await server.stop()) }
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = net.createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
 
 /**
  * A server of its own with the inspector on 127.0.0.1, used only to force full garbage collections

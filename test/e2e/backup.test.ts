@@ -1,9 +1,8 @@
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { createTenant, root, type RunningServer, startServer, tempDir } from "../support/server.js"
+import { createTenant, type RunningServer, runCli, startServer, tempDir } from "../support/server.js"
 import { FAST } from "./_helpers.js"
 
 const Database = createRequire(import.meta.url)("better-sqlite3") as new (file: string, options: { readonly: boolean }) => {
@@ -20,19 +19,7 @@ const query = (file: string, sql: string, ...params: Array<unknown>) => {
   }
 }
 
-const backup = (file: string, env: Record<string, string>) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, "dist", "bin.js"), "backup", file], {
-      cwd: root,
-      env: { ...process.env, LOG_LEVEL: "warn", ...env }
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += String(d)))
-    child.stderr.on("data", (d) => (stderr += String(d)))
-    child.once("error", reject)
-    child.once("close", (status) => resolve({ status, stdout, stderr }))
-  })
+const backup = (file: string, env: Record<string, string>) => runCli(["backup", file], env)
 
 const BATCH = 32
 const SENDS = 400

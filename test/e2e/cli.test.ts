@@ -1,9 +1,8 @@
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { client, root, startServer, tempDir } from "../support/server.js"
+import { client, freePort, root, runCli, startServer, tempDir } from "../support/server.js"
 
 const bin = path.join(root, "dist", "bin.js")
 
@@ -15,26 +14,7 @@ const cli = (args: Array<string>, env: Record<string, string>) =>
   })
 
 /** Like `cli`, without blocking the test process, so that several commands run at once. */
-const cliAsync = (args: Array<string>, env: Record<string, string>) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, LOG_LEVEL: "warn", ...env } })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += String(d)))
-    child.stderr.on("data", (d) => (stderr += String(d)))
-    child.once("error", reject)
-    child.once("close", (status) => resolve({ status, stdout, stderr }))
-  })
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = net.createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
+const cliAsync = runCli
 
 const migrationCount = fs.readdirSync(path.join(root, "migrations")).filter((f) => /^\d+_.+\.sql$/.test(f)).length
 const { version } = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string }

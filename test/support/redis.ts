@@ -1,7 +1,7 @@
 import { Redis } from "ioredis"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as crypto from "node:crypto"
-import * as net from "node:net"
+import { freePort } from "./server.js"
 
 /** The machine's shared Redis: tests only ever add and delete keys under a prefix of their own. */
 export const REDIS_URL = process.env.CHATAPI_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
@@ -74,15 +74,6 @@ export const deleteKeys = async (prefix: string, url = REDIS_URL) => {
   }
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = net.createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
 
 export interface OwnRedis {
   readonly url: string

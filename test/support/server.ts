@@ -51,7 +51,8 @@ export const tempDir = (prefix = "chatapi-test-") => {
   return dir
 }
 
-const freePort = () =>
+/** A port nothing listens on right now, on 127.0.0.1. */
+export const freePort = () =>
   new Promise<number>((resolve, reject) => {
     const probe = net.createServer()
     probe.once("error", reject)
@@ -59,6 +60,18 @@ const freePort = () =>
       const { port } = (probe.address() as net.AddressInfo)
       probe.close(() => resolve(port))
     })
+  })
+
+/** Runs `dist/bin.js ARGS` as a process with LOG_LEVEL=warn over the environment; resolves when it exits. */
+export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, "dist", "bin.js"), ...args], { cwd: root, env: { ...process.env, LOG_LEVEL: "warn", ...env } })
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (d) => (stdout += String(d)))
+    child.stderr!.on("data", (d) => (stderr += String(d)))
+    child.once("error", reject)
+    child.once("close", (status) => resolve({ status, stdout, stderr }))
   })
 
 /**
