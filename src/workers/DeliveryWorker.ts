@@ -100,6 +100,25 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
     }
   })
 
+  /** One re-delivery counted: the next attempt scheduled, or this one the last, dead-lettered and told to the webhook. */
+  const counted = (
+    kind: "message" | "notification",
+    d: { readonly tenant_id: string; readonly attempts: number; readonly config: string },
+    now: number,
+    record: (next: number, dead: string | null) => Effect.Effect<void>,
+    keys: ReadonlyArray<string>,
+    fields: Record<string, unknown>
+  ) =>
+    Effect.gen(function*() {
+      metrics.retried(kind)
+      const cfg = parseJsonObject(d.config) as TenantConfig
+      const { attempts, dead, next } = nextAttempt(d.attempts, cfg, now)
+      yield* record(next, dead)
+      if (dead) {
+        yield* deadLettered(d.tenant_id, cfg, { dead_letter_id: deadLetterId(kind, d.tenant_id, ...keys), kind, ...fields, attempts, error: dead })
+      }
+    })
+
   const retryMessages = Effect.gen(function*() {
     const now = Date.now()
     for (const d of yield* repo.due(now, BATCH)) {
@@ -107,16 +126,9 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
         yield* repo.purge(d)
       } else if (yield* hub.isOnline(d.tenant_id, d.user_id)) {
         yield* hub.resync(d.tenant_id, d.user_id, d.room_id)
-        metrics.retried("message")
-        const cfg = parseJsonObject(d.config) as TenantConfig
-        const { attempts, dead, next } = nextAttempt(d.attempts, cfg, now)
-        yield* repo.attempted(d, now, next, dead)
-        if (dead) {
-          yield* deadLettered(d.tenant_id, cfg, {
-            dead_letter_id: deadLetterId("message", d.tenant_id, d.room_id, d.user_id),
-            kind: "message", room_id: d.room_id, user_id: d.user_id, from_seq: Number(d.from_seq), attempts, error: dead
-          })
-        }
+        yield* counted("message", d, now, (next, dead) => repo.attempted(d, now, next, dead), [d.room_id, d.user_id], {
+          room_id: d.room_id, user_id: d.user_id, from_seq: Number(d.from_seq)
+        })
       } else {
         yield* repo.postpone(d, now + Duration.toMillis(config.retryInterval))
       }
@@ -132,16 +144,9 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(Effect.gen(function*() {
         continue
       }
       yield* bus.publish({ _tag: "UserFrame", tenantId: d.tenant_id, userIds: [d.user_id], data: JSON.stringify(notificationFrame(toNotification(d))), path: "retry" })
-      metrics.retried("notification")
-      const cfg = parseJsonObject(d.config) as TenantConfig
-      const { attempts, dead, next } = nextAttempt(d.attempts, cfg, now)
-      yield* notifications.attempted(d, now, next, dead)
-      if (dead) {
-        yield* deadLettered(d.tenant_id, cfg, {
-          dead_letter_id: deadLetterId("notification", d.tenant_id, d.notification_id, d.user_id),
-          kind: "notification", notification_id: d.notification_id, user_id: d.user_id, attempts, error: dead
-        })
-      }
+      yield* counted("notification", d, now, (next, dead) => notifications.attempted(d, now, next, dead), [d.notification_id, d.user_id], {
+        notification_id: d.notification_id, user_id: d.user_id
+      })
     }
   })
 
