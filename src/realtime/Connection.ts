@@ -1,6 +1,6 @@
 import type { Socket } from "@effect/platform"
 import { Socket as Sockets } from "@effect/platform"
-import { Deferred, Duration, Effect, Queue, Schedule } from "effect"
+import { Deferred, Duration, Effect, Option, Queue, Schedule } from "effect"
 import * as crypto from "node:crypto"
 import type { Socket as NetSocket } from "node:net"
 import { AppConfig } from "../AppConfig.js"
@@ -14,13 +14,12 @@ import { Metrics } from "../services/Metrics.js"
 import { Notifications } from "../services/Notifications.js"
 import { ClientFrames } from "./ClientFrames.js"
 import { type Conn, type Outbound, RealtimeHub } from "./Hub.js"
+import { corkedWriter, openCheck, PING_FRAME, textFrame } from "./Wire.js"
 
 const SYNC_PAGE = 500
 /** Bytes the kernel may hold for a socket before the writer waits for it to drain. */
 const HIGH_WATER = 256 * 1024
 
-/** An unmasked WebSocket ping with no payload; clients answer with a pong. */
-const PING_FRAME = Buffer.from([0x89, 0x00])
 
 export interface Session {
   readonly tenant: AuthenticatedTenant
@@ -45,27 +44,68 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         const { tenant: { limits: tenantLimits, tenant }, userId } = session
         const tenantId = tenant.tenant_id as TenantId
         const write = yield* socket.writer
+        const { netSocket } = session
+        // The upgrade completes (101 written) only once the socket runs: nothing goes out before that.
+        let isOpen = () => false
+        const opened = yield* Deferred.make<void>()
+        const open = Effect.suspend(() => {
+          isOpen = openCheck(netSocket)
+          return Deferred.succeed(opened, undefined)
+        })
+        const writeNow = corkedWriter(netSocket)
+        /** Frames may skip the queue: the initial sync is done and nothing waits in the queue. */
+        let live = false
+
+        /**
+         * Writes one frame if it can go out now, keeping per-room seq order: older seqs are
+         * dropped; a gap (the store must fill it first) or a backed-up socket is left to the caller.
+         */
+        const step = (item: Outbound): "done" | "gap" | "full" => {
+          if (!isOpen()) return "done"
+          if (netSocket.writableLength > HIGH_WATER) return "full"
+          if (item.seq === undefined || item.roomId === undefined) {
+            if (item.path !== undefined) metrics.delivered(item.path, "notification")
+            writeNow(item.bytes ?? textFrame(item.data))
+            return "done"
+          }
+          const since = conn.since.get(item.roomId)
+          if (since === undefined || item.seq <= since) return "done"
+          if (item.seq > since + 1) return "gap"
+          conn.since.set(item.roomId, item.seq)
+          if (item.origin !== conn.id) {
+            metrics.delivered("live", "message")
+            writeNow(item.bytes ?? textFrame(item.data))
+          }
+          return "done"
+        }
+
         const conn: Conn = {
           id: crypto.randomUUID(),
           tenantId,
           userId,
           queue: yield* Queue.bounded<Outbound>(config.sendQueueFrames),
           kill: yield* Deferred.make<number>(),
-          since: new Map()
+          since: new Map(),
+          immediate: (item) => {
+            if (!live || item.resync === true) return false
+            if (step(item) === "done") return true
+            live = false
+            return false
+          }
         }
         const reply = (frame: Record<string, unknown>) => hub.deliver(conn, { data: JSON.stringify(frame) })
 
         const drained = Effect.async<void>((resume) => {
-          if (session.netSocket.writableLength <= HIGH_WATER) return resume(Effect.void)
+          if (netSocket.writableLength <= HIGH_WATER) return resume(Effect.void)
           const done = () => resume(Effect.void)
-          session.netSocket.once("drain", done)
-          session.netSocket.once("close", done)
+          netSocket.once("drain", done)
+          netSocket.once("close", done)
           return Effect.sync(() => {
-            session.netSocket.off("drain", done)
-            session.netSocket.off("close", done)
+            netSocket.off("drain", done)
+            netSocket.off("close", done)
           })
         })
-        const send = (data: string) => Effect.zipRight(drained, Effect.orDie(write(data)))
+        const send = (data: string) => Effect.zipRight(drained, Effect.sync(() => isOpen() && writeNow(textFrame(data))))
 
         /** Messages of one room after `after`, up to `until` (inclusive), in seq order. */
         const catchUp = (path: "sync" | "retry", roomId: string, after: number, until?: number) =>
@@ -87,7 +127,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
             }
           })
 
-        /** Sends live frames in per-room seq order: older seqs are skipped, a gap is filled from the store. */
+        /** What could not go out at once, in queue order: catch-ups from the store, gaps filled first, waits for the socket. */
         const forward = (item: Outbound) =>
           Effect.gen(function*() {
             if (item.resync) {
@@ -98,18 +138,23 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
               }
               return
             }
-            if (item.path !== undefined) metrics.delivered(item.path, "notification")
-            if (item.seq === undefined || item.roomId === undefined) return yield* send(item.data)
-            const since = conn.since.get(item.roomId)
-            if (since === undefined || item.seq <= since) return
-            if (item.seq > since + 1) yield* catchUp("sync", item.roomId, since, item.seq - 1)
-            if (item.seq <= (conn.since.get(item.roomId) ?? 0)) return
-            conn.since.set(item.roomId, item.seq)
-            if (item.origin !== conn.id) {
-              metrics.delivered("live", "message")
-              yield* send(item.data)
+            for (;;) {
+              const result = step(item)
+              if (result === "done") return
+              if (result === "full") {
+                yield* drained
+                continue
+              }
+              const since = conn.since.get(item.roomId!)!
+              yield* catchUp("sync", item.roomId!, since, item.seq! - 1)
+              // Whatever the store had, this frame comes next.
+              conn.since.set(item.roomId!, Math.max(conn.since.get(item.roomId!) ?? 0, item.seq! - 1))
             }
           })
+        /** Back to writing frames at once when nothing is left waiting. */
+        const settle = Effect.sync(() => {
+          if (Option.getOrElse(conn.queue.unsafeSize(), () => 0) === 0) live = true
+        })
 
         // Register before reading the store, so nothing committed in between is missed.
         const cursors = yield* roomsRepo.cursors(tenantId, userId)
@@ -119,22 +164,24 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         for (const [roomId, lastAck] of current) if (!cursors.has(roomId)) hub.follow(conn, roomId, lastAck)
         for (const roomId of cursors.keys()) if (!current.has(roomId)) hub.unfollow(conn, roomId)
         // Room messages first, then pending notifications, then the live stream.
-        yield* Effect.forEach(current, ([roomId, lastAck]) => catchUp("sync", roomId, lastAck), { discard: true }).pipe(
+        yield* Deferred.await(opened).pipe(
+          Effect.zipRight(Effect.forEach(current, ([roomId, lastAck]) => catchUp("sync", roomId, lastAck), { discard: true })),
           Effect.zipRight(notifications.sync(tenantId, userId, (data) => Effect.zipRight(Effect.sync(() => metrics.delivered("sync", "notification")), send(data)))),
-          Effect.zipRight(Effect.forever(Effect.flatMap(Queue.take(conn.queue), forward))),
+          Effect.zipRight(settle),
+          Effect.zipRight(Effect.forever(Effect.flatMap(Queue.take(conn.queue), (item) => Effect.zipRight(forward(item), settle)))),
           Effect.forkScoped
         )
 
         // Heartbeat: a WebSocket ping frame every interval; a socket silent for the timeout is dropped.
         let lastHeard = Date.now()
         const heard = () => (lastHeard = Date.now())
-        session.netSocket.on("data", heard)
-        yield* Effect.addFinalizer(() => Effect.sync(() => session.netSocket.off("data", heard)))
+        netSocket.on("data", heard)
+        yield* Effect.addFinalizer(() => Effect.sync(() => netSocket.off("data", heard)))
         yield* Effect.sync(() => {
           if (Date.now() - lastHeard > Duration.toMillis(config.heartbeatTimeout)) {
             Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.heartbeatTimeout))
-          } else if (session.netSocket.writable) {
-            session.netSocket.write(PING_FRAME)
+          } else if (isOpen()) {
+            writeNow(PING_FRAME)
           }
         }).pipe(Effect.repeat(Schedule.spaced(config.heartbeatInterval)), Effect.delay(config.heartbeatInterval), Effect.forkScoped)
 
@@ -149,10 +196,10 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         yield* Effect.raceFirst(
           socket.runRaw((data) => {
             if (!Queue.unsafeOffer(inbound, data)) Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.policy))
-          }),
+          }, { onOpen: open }),
           Effect.flatMap(Deferred.await(conn.kill), (code) =>
             code === CloseCodes.heartbeatTimeout
-              ? Effect.sync(() => session.netSocket.destroy())
+              ? Effect.sync(() => netSocket.destroy())
               : code === CloseCodes.goingAway
               // Reconnects spread over a few seconds rather than all at once.
               ? Effect.orDie(Effect.zipRight(

@@ -4,6 +4,7 @@ import { Metrics } from "../services/Metrics.js"
 import { CloseCodes } from "../domain/Frames.js"
 import { Bus, type BusSignal } from "./Bus.js"
 import { UserRegistry } from "./UserRegistry.js"
+import { textFrame } from "./Wire.js"
 
 /** One frame waiting in a connection's bounded outbound queue. */
 export interface Outbound {
@@ -15,6 +16,8 @@ export interface Outbound {
   /** Not a frame: catch this room (every followed room without `roomId`) up from the store. */
   readonly resync?: boolean | undefined
   readonly data: string
+  /** `data` as a WebSocket frame, encoded once for every recipient. */
+  readonly bytes?: Buffer | undefined
 }
 
 /** One open socket as the hub sees it. */
@@ -27,6 +30,8 @@ export interface Conn {
   readonly kill: Deferred.Deferred<number>
   /** Per room: the seq this connection has seen up to, where live messages continue. */
   readonly since: Map<string, number>
+  /** Writes the frame now if it can go out in order on a socket that is keeping up; false leaves it to the queue. */
+  readonly immediate: (item: Outbound) => boolean
 }
 
 const key = (tenantId: string, id: string) => `${tenantId}\u0000${id}`
@@ -55,8 +60,9 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
       if (set && set.delete(v) && set.size === 0) map.delete(k)
     }
 
-    /** Offers a frame; a full queue means a consumer too slow to drain it. */
+    /** Writes a frame, or queues it behind what is waiting; a full queue means a consumer too slow to drain it. */
     const deliver = (conn: Conn, item: Outbound) => {
+      if (conn.immediate(item)) return
       if (!Queue.unsafeOffer(conn.queue, item)) Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.slowConsumer))
     }
 
@@ -88,7 +94,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
         return
       }
       if (event._tag === "UserFrame") {
-        const item: Outbound = { data: event.data, path: event.path }
+        const item: Outbound = { data: event.data, bytes: textFrame(event.data), path: event.path }
         for (const userId of event.userIds) for (const conn of byUser.get(key(event.tenantId, userId)) ?? []) deliver(conn, item)
         return
       }
@@ -98,11 +104,14 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
         for (const roomId of event.roomIds) {
           for (const conn of byRoom.get(key(event.tenantId, roomId)) ?? []) if (conn.userId !== event.userId) recipients.add(conn)
         }
-        for (const conn of recipients) deliver(conn, { data })
+        const item: Outbound = { data, bytes: textFrame(data) }
+        for (const conn of recipients) deliver(conn, item)
         return
       }
-      const item: Outbound = { roomId: event.roomId, seq: event.seq, origin: event.origin, data: event.data }
-      for (const conn of byRoom.get(key(event.tenantId, event.roomId)) ?? []) {
+      const conns = byRoom.get(key(event.tenantId, event.roomId))
+      if (conns === undefined) return
+      const item: Outbound = { roomId: event.roomId, seq: event.seq, origin: event.origin, data: event.data, bytes: textFrame(event.data) }
+      for (const conn of conns) {
         if (conn.userId !== event.exceptUser) deliver(conn, item)
       }
     }

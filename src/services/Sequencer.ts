@@ -82,6 +82,8 @@ const sqliteBatch = (db: Database.Database) => {
     insert.run(input.tenantId, room.room_id, last_seq, message.message_id, input.sender, input.content, JSON.stringify(input.meta), input.key, now)
     return { _tag: "Stored", message }
   })
+  // BEGIN IMMEDIATE: the write lock up front (waiting up to busy_timeout), so another process's
+  // commit between the first read and the first write cannot fail the batch.
   return db.transaction((inputs: ReadonlyArray<Append>) => {
     const now = Date.now()
     return inputs.map((input): Outcome | { readonly _tag: "Failed"; readonly cause: unknown } => {
@@ -91,7 +93,7 @@ const sqliteBatch = (db: Database.Database) => {
         return { _tag: "Failed", cause }
       }
     })
-  })
+  }).immediate
 }
 
 const MAX_BATCH = 256
