@@ -1,6 +1,5 @@
 import type { Socket } from "@effect/platform"
-import { Socket as Sockets } from "@effect/platform"
-import { Deferred, Duration, Effect, Option, Queue, Schedule } from "effect"
+import { Deferred, Duration, Effect, FiberSet, Queue } from "effect"
 import * as crypto from "node:crypto"
 import type { Socket as NetSocket } from "node:net"
 import { AppConfig } from "../AppConfig.js"
@@ -14,12 +13,17 @@ import { Metrics } from "../services/Metrics.js"
 import { Notifications } from "../services/Notifications.js"
 import { ClientFrames } from "./ClientFrames.js"
 import { type Conn, type Outbound, RealtimeHub } from "./Hub.js"
-import { corkedWriter, openCheck, PING_FRAME, textFrame } from "./Wire.js"
+import { corkedWriter, OPEN, PING_FRAME, textFrame, webSocketOf, type WireSocket } from "./Wire.js"
 
 const SYNC_PAGE = 500
 /** Bytes the kernel may hold for a socket before the writer waits for it to drain. */
 const HIGH_WATER = 256 * 1024
 
+const closeReasons: Record<number, string> = {
+  [CloseCodes.goingAway]: "server shutting down",
+  [CloseCodes.slowConsumer]: "slow consumer",
+  [CloseCodes.policy]: "policy violation"
+}
 
 export interface Session {
   readonly tenant: AuthenticatedTenant
@@ -38,23 +42,45 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
     const clientFrames = yield* ClientFrames
     const notifications = yield* Notifications
     const metrics = yield* Metrics
+    const intervalMs = Duration.toMillis(config.heartbeatInterval)
+    const timeoutMs = Duration.toMillis(config.heartbeatTimeout)
 
-    const run = (session: Session, socket: Socket.Socket) =>
+    /** Serves one socket until it closes; `onOpen` runs once the upgrade is done. */
+    const run = (session: Session, socket: Socket.Socket, onOpen: Effect.Effect<void> = Effect.void) =>
       Effect.gen(function*() {
         const { tenant: { limits: tenantLimits, tenant }, userId } = session
         const tenantId = tenant.tenant_id as TenantId
-        const write = yield* socket.writer
         const { netSocket } = session
-        // The upgrade completes (101 written) only once the socket runs: nothing goes out before that.
-        let isOpen = () => false
-        const opened = yield* Deferred.make<void>()
-        const open = Effect.suspend(() => {
-          isOpen = openCheck(netSocket)
-          return Deferred.succeed(opened, undefined)
-        })
+        const runFork = yield* FiberSet.makeRuntime<never>()
         const writeNow = corkedWriter(netSocket)
-        /** Frames may skip the queue: the initial sync is done and nothing waits in the queue. */
-        let live = false
+        // The upgrade completes (101 written) only once the socket runs: nothing goes out before that.
+        let ws: WireSocket | undefined
+        const opened = yield* Deferred.make<void>()
+        const isOpen = () => ws !== undefined && ws.readyState === OPEN && netSocket.writable
+
+        /** Closes the socket once, with `code`; the socket's program ends when `ws` reports it closed. */
+        let closing: number | undefined
+        const kill = (code: number) => {
+          if (closing !== undefined) return
+          closing = code
+          if (ws === undefined) return // closed as soon as it opens
+          if (code === CloseCodes.heartbeatTimeout) return void netSocket.destroy()
+          if (code === CloseCodes.goingAway) {
+            // Reconnects spread over a few seconds rather than all at once.
+            const reconnectAfter = 1000 + Math.floor(Math.random() * 2000)
+            if (isOpen()) writeNow(textFrame(JSON.stringify({ type: "server.shutdown", reconnect_after_ms: reconnectAfter })))
+          }
+          ws.close(code, closeReasons[code] ?? "policy violation")
+        }
+        const open = Effect.suspend(() => {
+          ws = webSocketOf(netSocket)
+          if (closing !== undefined) {
+            const code = closing
+            closing = undefined
+            kill(code)
+          }
+          return Effect.zipRight(Deferred.succeed(opened, undefined), onOpen)
+        })
 
         /**
          * Writes one frame if it can go out now, keeping per-room seq order: older seqs are
@@ -79,21 +105,34 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           return "done"
         }
 
+        /** Frames that could not go out at once, in order; a fiber works through them while there are any. */
+        const waiting: Array<Outbound> = []
+        let pumping = true
+        /** Frames may skip the queue: the initial sync is done and nothing waits. */
+        let live = false
+
         const conn: Conn = {
           id: crypto.randomUUID(),
           tenantId,
           userId,
-          queue: yield* Queue.bounded<Outbound>(config.sendQueueFrames),
-          kill: yield* Deferred.make<number>(),
           since: new Map(),
-          immediate: (item) => {
-            if (!live || item.resync === true) return false
-            if (step(item) === "done") return true
-            live = false
-            return false
+          kill,
+          heartbeat: () => {},
+          offer: (item) => {
+            if (live && item.resync !== true) {
+              if (step(item) === "done") return
+              live = false
+            }
+            // A queue this long means a consumer too slow to drain it.
+            if (waiting.length >= config.sendQueueFrames) return kill(CloseCodes.slowConsumer)
+            waiting.push(item)
+            if (!pumping) {
+              pumping = true
+              runFork(pump)
+            }
           }
         }
-        const reply = (frame: Record<string, unknown>) => hub.deliver(conn, { data: JSON.stringify(frame) })
+        const reply = (frame: Record<string, unknown>) => conn.offer({ data: JSON.stringify(frame) })
 
         const drained = Effect.async<void>((resume) => {
           if (netSocket.writableLength <= HIGH_WATER) return resume(Effect.void)
@@ -127,7 +166,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
             }
           })
 
-        /** What could not go out at once, in queue order: catch-ups from the store, gaps filled first, waits for the socket. */
+        /** One waiting frame: a catch-up from the store, or a frame after its gap is filled or the socket drained. */
         const forward = (item: Outbound) =>
           Effect.gen(function*() {
             if (item.resync) {
@@ -151,10 +190,16 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
               conn.since.set(item.roomId!, Math.max(conn.since.get(item.roomId!) ?? 0, item.seq! - 1))
             }
           })
-        /** Back to writing frames at once when nothing is left waiting. */
-        const settle = Effect.sync(() => {
-          if (Option.getOrElse(conn.queue.unsafeSize(), () => 0) === 0) live = true
+        /** Works through the waiting frames; with none left, frames go out at once again and the fiber ends. */
+        const next = Effect.sync(() => {
+          const item = waiting.shift()
+          if (item === undefined) {
+            live = true
+            pumping = false
+          }
+          return item
         })
+        const pump: Effect.Effect<void> = Effect.flatMap(next, (item) => item === undefined ? Effect.void : Effect.zipRight(forward(item), pump))
 
         // Register before reading the store, so nothing committed in between is missed.
         const cursors = yield* roomsRepo.cursors(tenantId, userId)
@@ -163,51 +208,39 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         const current = yield* roomsRepo.cursors(tenantId, userId)
         for (const [roomId, lastAck] of current) if (!cursors.has(roomId)) hub.follow(conn, roomId, lastAck)
         for (const roomId of cursors.keys()) if (!current.has(roomId)) hub.unfollow(conn, roomId)
-        // Room messages first, then pending notifications, then the live stream.
-        yield* Deferred.await(opened).pipe(
+        // Room messages first, then pending notifications, then whatever came meanwhile, then live.
+        runFork(Deferred.await(opened).pipe(
           Effect.zipRight(Effect.forEach(current, ([roomId, lastAck]) => catchUp("sync", roomId, lastAck), { discard: true })),
           Effect.zipRight(notifications.sync(tenantId, userId, (data) => Effect.zipRight(Effect.sync(() => metrics.delivered("sync", "notification")), send(data)))),
-          Effect.zipRight(settle),
-          Effect.zipRight(Effect.forever(Effect.flatMap(Queue.take(conn.queue), (item) => Effect.zipRight(forward(item), settle)))),
-          Effect.forkScoped
-        )
+          Effect.zipRight(pump)
+        ))
 
-        // Heartbeat: a WebSocket ping frame every interval; a socket silent for the timeout is dropped.
+        // Heartbeat (the hub's sweep calls it): a ping frame every interval; a socket silent for the timeout is dropped.
         let lastHeard = Date.now()
+        let nextPing = lastHeard + intervalMs
         const heard = () => (lastHeard = Date.now())
         netSocket.on("data", heard)
         yield* Effect.addFinalizer(() => Effect.sync(() => netSocket.off("data", heard)))
-        yield* Effect.sync(() => {
-          if (Date.now() - lastHeard > Duration.toMillis(config.heartbeatTimeout)) {
-            Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.heartbeatTimeout))
-          } else if (isOpen()) {
-            writeNow(PING_FRAME)
-          }
-        }).pipe(Effect.repeat(Schedule.spaced(config.heartbeatInterval)), Effect.delay(config.heartbeatInterval), Effect.forkScoped)
+        conn.heartbeat = (now) => {
+          if (now < nextPing) return
+          nextPing = now + intervalMs
+          if (now - lastHeard > timeoutMs) kill(CloseCodes.heartbeatTimeout)
+          else if (isOpen()) writeNow(PING_FRAME)
+        }
 
+        // Frames from the client, one at a time in order; the reader starts with the first frame (idle sockets never have one).
         const onFrame = yield* clientFrames.make({ conn, tenantId, userId, limits: tenantLimits, reply })
         const inbound = yield* Queue.bounded<string | Uint8Array>(256)
-        yield* Queue.take(inbound).pipe(
-          Effect.flatMap(onFrame),
-          Effect.forever,
-          Effect.forkScoped
-        )
+        const reader = Effect.forever(Effect.flatMap(Queue.take(inbound), onFrame))
+        let reading = false
 
-        yield* Effect.raceFirst(
-          socket.runRaw((data) => {
-            if (!Queue.unsafeOffer(inbound, data)) Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.policy))
-          }, { onOpen: open }),
-          Effect.flatMap(Deferred.await(conn.kill), (code) =>
-            code === CloseCodes.heartbeatTimeout
-              ? Effect.sync(() => netSocket.destroy())
-              : code === CloseCodes.goingAway
-              // Reconnects spread over a few seconds rather than all at once.
-              ? Effect.orDie(Effect.zipRight(
-                write(JSON.stringify({ type: "server.shutdown", reconnect_after_ms: 1000 + Math.floor(Math.random() * 2000) })),
-                write(new Sockets.CloseEvent(code, "server shutting down"))
-              ))
-              : Effect.orDie(write(new Sockets.CloseEvent(code, code === CloseCodes.slowConsumer ? "slow consumer" : "policy violation"))))
-        )
+        // Runs until the socket closes, whichever side closes it.
+        yield* socket.runRaw((data) => {
+          if (!Queue.unsafeOffer(inbound, data)) kill(CloseCodes.policy)
+          if (reading) return
+          reading = true
+          return reader
+        }, { onOpen: open })
       }).pipe(Effect.scoped)
 
     return { run } as const

@@ -1,12 +1,11 @@
-import { Deferred, Duration, Effect, FiberMap, Queue, type Scope } from "effect"
+import { Duration, Effect, FiberMap, Queue, Schedule, type Scope } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { Metrics } from "../services/Metrics.js"
-import { CloseCodes } from "../domain/Frames.js"
 import { Bus, type BusSignal } from "./Bus.js"
 import { UserRegistry } from "./UserRegistry.js"
 import { textFrame } from "./Wire.js"
 
-/** One frame waiting in a connection's bounded outbound queue. */
+/** One frame for a connection, written at once or queued. */
 export interface Outbound {
   readonly roomId?: string | undefined
   readonly seq?: number | undefined
@@ -25,13 +24,14 @@ export interface Conn {
   readonly id: string
   readonly tenantId: string
   readonly userId: string
-  readonly queue: Queue.Queue<Outbound>
-  /** Completed with a close code when the hub gives up on the socket. */
-  readonly kill: Deferred.Deferred<number>
+  /** Closes the socket with a close code (the hub or the server gives up on it). */
+  readonly kill: (code: number) => void
   /** Per room: the seq this connection has seen up to, where live messages continue. */
   readonly since: Map<string, number>
-  /** Writes the frame now if it can go out in order on a socket that is keeping up; false leaves it to the queue. */
-  readonly immediate: (item: Outbound) => boolean
+  /** Writes the frame now if it can go out in order on a socket that keeps up, or queues it behind what waits. */
+  readonly offer: (item: Outbound) => void
+  /** Called by the hub's sweep: pings when due, gives up on a socket silent for too long. */
+  heartbeat: (now: number) => void
 }
 
 const key = (tenantId: string, id: string) => `${tenantId}\u0000${id}`
@@ -42,7 +42,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
   scoped: Effect.gen(function*() {
     const bus = yield* Bus
     const registry = yield* UserRegistry
-    const { presenceGrace } = yield* AppConfig
+    const { heartbeatInterval, presenceGrace } = yield* AppConfig
     const metrics = yield* Metrics
     /** Users online as this instance knows it: from their first socket here until offline is told (after the grace period). */
     const announced = new Set<string>()
@@ -60,11 +60,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
       if (set && set.delete(v) && set.size === 0) map.delete(k)
     }
 
-    /** Writes a frame, or queues it behind what is waiting; a full queue means a consumer too slow to drain it. */
-    const deliver = (conn: Conn, item: Outbound) => {
-      if (conn.immediate(item)) return
-      if (!Queue.unsafeOffer(conn.queue, item)) Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.slowConsumer))
-    }
+    const deliver = (conn: Conn, item: Outbound) => conn.offer(item)
 
     const follow = (conn: Conn, roomId: string, since: number) => {
       if (!conn.since.has(roomId)) conn.since.set(roomId, since)
@@ -125,6 +121,15 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
         })
       ),
       Effect.forever,
+      Effect.forkScoped
+    )
+
+    // One sweep for every socket, several times per heartbeat interval, rather than a timer per socket.
+    yield* Effect.sync(() => {
+      const now = Date.now()
+      for (const conns of byUser.values()) for (const conn of conns) conn.heartbeat(now)
+    }).pipe(
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Duration.toMillis(heartbeatInterval) / 8)))),
       Effect.forkScoped
     )
 

@@ -25,16 +25,20 @@ export const textFrame = (data: string): Buffer => {
 /** An unmasked WebSocket ping with no payload; clients answer with a pong. */
 export const PING_FRAME = Buffer.from([0x89, 0x00])
 
-const OPEN = 1
+export const OPEN = 1
 
-/**
- * Whether frames may still go out on a socket: the `ws` connection on it is open (not closing
- * after either side's close frame) and the TCP socket takes writes.
- */
-export const openCheck = (socket: NetSocket): () => boolean => {
+/** What the server needs of the `ws` connection on a socket. */
+export interface WireSocket {
+  readonly readyState: number
+  close(code: number, reason: string): void
+}
+
+/** The `ws` connection that took over a socket at the upgrade (`ws` keeps it on the socket under a symbol of its own). */
+export const webSocketOf = (socket: NetSocket): WireSocket => {
   const symbol = Object.getOwnPropertySymbols(socket).find((s) => s.description === "websocket")
-  const ws = symbol === undefined ? undefined : (socket as unknown as Record<symbol, { readyState: number } | undefined>)[symbol]
-  return ws === undefined ? () => socket.writable : () => ws.readyState === OPEN && socket.writable
+  const ws = symbol === undefined ? undefined : (socket as unknown as Record<symbol, WireSocket | undefined>)[symbol]
+  if (ws === undefined) throw new Error("no WebSocket on this socket")
+  return ws
 }
 
 /**

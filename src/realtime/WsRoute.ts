@@ -1,10 +1,11 @@
 import { HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Effect, Option, Redacted, Schema } from "effect"
+import { Deferred, Effect, FiberSet, Option, Redacted, Schema } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { Unauthenticated, ValidationError } from "../domain/Errors.js"
 import { UserId } from "../domain/Ids.js"
 import { errorResponse } from "../http/Errors.js"
+import { Lifecycle } from "../http/Lifecycle.js"
 import { noteRequest } from "../http/RequestLog.js"
 import { Tenants } from "../services/Tenants.js"
 import { Tokens } from "../services/Tokens.js"
@@ -21,6 +22,8 @@ export const WsRoute = HttpLayerRouter.use((router) =>
     const tokens = yield* Tokens
     const hub = yield* RealtimeHub
     const connections = yield* Connections
+    const lifecycle = yield* Lifecycle
+    const runSocket = yield* FiberSet.makeRuntime<never>()
 
     const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function*() {
@@ -54,10 +57,17 @@ export const WsRoute = HttpLayerRouter.use((router) =>
           return errorResponse(429, "RATE_LIMIT_EXCEEDED", `at most ${config.maxConnectionsPerUser} connections per user`)
         }
         const socket = yield* Effect.orDie(request.upgrade)
-        yield* connections.run(
-          { tenant, userId, netSocket: NodeHttpServerRequest.toIncomingMessage(request).socket },
-          socket
-        ).pipe(Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)))
+        // The socket's program runs in a fiber of its own, from the route's runtime rather than the
+        // request's (whose context, copied at every layer of the request, it would otherwise keep
+        // for the socket's whole life); the request answers once the upgrade is done.
+        const upgraded = yield* Deferred.make<void>()
+        const session = { tenant, userId, netSocket: NodeHttpServerRequest.toIncomingMessage(request).socket }
+        runSocket(lifecycle.track(connections.run(session, socket, Deferred.succeed(upgraded, undefined))).pipe(
+          Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)),
+          Effect.ensuring(Deferred.succeed(upgraded, undefined)),
+          Effect.annotateLogs({ route: "/ws", tenant_id: tenant.tenant.tenant_id, user_id: userId })
+        ))
+        yield* Deferred.await(upgraded)
         return HttpServerResponse.empty()
       }).pipe(Effect.annotateLogs({ route: "/ws" })))
   })
