@@ -131,7 +131,8 @@ export const verifySends = (statuses: Record<string, number>, seqs: ReadonlyArra
 
 /**
  * `senders` loops send `rate` messages/s in all into one room, evenly spaced, for `durationS`; a loop
- * that falls behind sends at once. Each content starts with its send time (performance.now()).
+ * that falls behind sends at once, and none starts a send after `durationS` (the rate reached is what
+ * the server kept up with). Each content starts with its send time (performance.now()).
  */
 export const sendPaced = async (
   server: BenchServer,
@@ -149,6 +150,7 @@ export const sendPaced = async (
   await Promise.all(range(senders).map(async (s) => {
     const user = users[s % users.length]!
     for (let n = 0; n < Math.round((rate * durationS) / senders); n++) {
+      if (performance.now() - start >= durationS * 1000) break
       const wait = start + (n + s / senders) * interval - performance.now()
       if (wait > 0) await sleep(wait)
       const t0 = performance.now()
