@@ -9,7 +9,7 @@ import { noteRequest } from "../http/RequestLog.js"
 import { Tenants } from "../services/Tenants.js"
 import { Tokens } from "../services/Tokens.js"
 import { Connections } from "./Connection.js"
-import { RealtimeHub } from "./Hub.js"
+import { UserRegistry } from "./UserRegistry.js"
 
 const decodeUserId = Schema.decodeUnknownOption(UserId)
 
@@ -19,7 +19,7 @@ export const WsRoute = HttpLayerRouter.use((router) =>
     const config = yield* AppConfig
     const tenants = yield* Tenants
     const tokens = yield* Tokens
-    const hub = yield* RealtimeHub
+    const registry = yield* UserRegistry
     const connections = yield* Connections
 
     const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
@@ -41,7 +41,8 @@ export const WsRoute = HttpLayerRouter.use((router) =>
       })
 
     yield* router.add("GET", "/ws", (request) =>
-      Effect.gen(function*() {
+      // The socket's place under the per-user cap is held until the socket is done.
+      Effect.scoped(Effect.gen(function*() {
         const auth = yield* Effect.either(authenticate(request))
         if (auth._tag === "Left") {
           return auth.left._tag === "Unauthenticated"
@@ -50,7 +51,8 @@ export const WsRoute = HttpLayerRouter.use((router) =>
         }
         const { tenant, userId } = auth.right
         yield* noteRequest({ tenant_id: tenant.tenant.tenant_id, user_id: userId })
-        if (hub.connections(tenant.tenant.tenant_id, userId) >= config.maxConnectionsPerUser) {
+        // Counted on every instance together when they share Redis.
+        if (!(yield* registry.claimSocket(tenant.tenant.tenant_id, userId, config.maxConnectionsPerUser))) {
           return errorResponse(429, "RATE_LIMIT_EXCEEDED", `at most ${config.maxConnectionsPerUser} connections per user`)
         }
         const socket = yield* Effect.orDie(request.upgrade)
@@ -59,6 +61,6 @@ export const WsRoute = HttpLayerRouter.use((router) =>
           socket
         ).pipe(Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)))
         return HttpServerResponse.empty()
-      }).pipe(Effect.annotateLogs({ route: "/ws" })))
+      })).pipe(Effect.annotateLogs({ route: "/ws" })))
   })
 )
