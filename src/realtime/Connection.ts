@@ -19,6 +19,11 @@ const SYNC_PAGE = 500
 /** Bytes the kernel may hold for a socket before the writer waits for it to drain. */
 const HIGH_WATER = 256 * 1024
 
+/** After `server.shutdown`, how long the client has to answer the close, and its last frames to be handled. */
+const CLOSING_WAIT = Duration.seconds(2)
+/** Queued behind a client's last frames: every frame before it has been handled. */
+const HANDLED: unique symbol = Symbol("handled")
+
 /** An unmasked WebSocket ping with no payload; clients answer with a pong. */
 const PING_FRAME = Buffer.from([0x89, 0x00])
 
@@ -139,12 +144,14 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         }).pipe(Effect.repeat(Schedule.spaced(config.heartbeatInterval)), Effect.delay(config.heartbeatInterval), Effect.forkScoped)
 
         const onFrame = yield* clientFrames.make({ conn, tenantId, userId, limits: tenantLimits, reply })
-        const inbound = yield* Queue.bounded<string | Uint8Array>(256)
+        const inbound = yield* Queue.bounded<string | Uint8Array | typeof HANDLED>(256)
+        const handled = yield* Deferred.make<void>()
         yield* Queue.take(inbound).pipe(
-          Effect.flatMap(onFrame),
+          Effect.flatMap((data) => (data === HANDLED ? Deferred.succeed(handled, undefined) : onFrame(data))),
           Effect.forever,
           Effect.forkScoped
         )
+        let shuttingDown = false
 
         yield* Effect.raceFirst(
           socket.runRaw((data) => {
@@ -158,8 +165,17 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
               ? Effect.orDie(Effect.zipRight(
                 write(JSON.stringify({ type: "server.shutdown", reconnect_after_ms: 1000 + Math.floor(Math.random() * 2000) })),
                 write(new Sockets.CloseEvent(code, "server shutting down"))
-              ))
+              )).pipe(
+                // Reading goes on until the client's own close frame, so the acks it sent before it saw ours still count.
+                Effect.zipRight(Effect.sync(() => (shuttingDown = true))),
+                Effect.zipRight(Effect.sleep(CLOSING_WAIT))
+              )
               : Effect.orDie(write(new Sockets.CloseEvent(code, code === CloseCodes.slowConsumer ? "slow consumer" : "policy violation"))))
+        ).pipe(
+          // Those last frames are handled before the socket's scope closes: a reconnect elsewhere syncs from the acked cursor.
+          Effect.ensuring(Effect.suspend(() =>
+            shuttingDown ? Queue.offer(inbound, HANDLED).pipe(Effect.zipRight(Deferred.await(handled)), Effect.timeout(CLOSING_WAIT), Effect.ignore) : Effect.void
+          ))
         )
       }).pipe(Effect.scoped)
 
