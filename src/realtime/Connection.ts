@@ -1,6 +1,6 @@
 import type { Socket } from "@effect/platform"
 import { Socket as Sockets } from "@effect/platform"
-import { Deferred, Duration, Effect, Queue, Schedule } from "effect"
+import { Deferred, Duration, Effect, Fiber, Queue, Schedule } from "effect"
 import * as crypto from "node:crypto"
 import type { Socket as NetSocket } from "node:net"
 import { AppConfig } from "../AppConfig.js"
@@ -124,7 +124,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         for (const [roomId, lastAck] of current) if (!cursors.has(roomId)) hub.follow(conn, roomId, lastAck)
         for (const roomId of cursors.keys()) if (!current.has(roomId)) hub.unfollow(conn, roomId)
         // Room messages first, then pending notifications, then the live stream.
-        yield* Effect.forEach(current, ([roomId, lastAck]) => catchUp("sync", roomId, lastAck), { discard: true }).pipe(
+        const outbound = yield* Effect.forEach(current, ([roomId, lastAck]) => catchUp("sync", roomId, lastAck), { discard: true }).pipe(
           Effect.zipRight(notifications.sync(tenantId, userId, (data) => Effect.zipRight(Effect.sync(() => metrics.delivered("sync", "notification")), send(data)))),
           Effect.zipRight(Effect.forever(Effect.flatMap(Queue.take(conn.queue), forward))),
           Effect.forkScoped
@@ -161,9 +161,10 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
             code === CloseCodes.heartbeatTimeout
               ? Effect.sync(() => session.netSocket.destroy())
               : code === CloseCodes.goingAway
-              // Reconnects spread over a few seconds rather than all at once.
+              // server.shutdown is the last frame (the client acks what it has, the next instance syncs the rest);
+              // reconnects spread over a few seconds rather than all at once.
               ? Effect.orDie(Effect.zipRight(
-                write(JSON.stringify({ type: "server.shutdown", reconnect_after_ms: 1000 + Math.floor(Math.random() * 2000) })),
+                Effect.zipRight(Fiber.interrupt(outbound), write(JSON.stringify({ type: "server.shutdown", reconnect_after_ms: 1000 + Math.floor(Math.random() * 2000) }))),
                 write(new Sockets.CloseEvent(code, "server shutting down"))
               )).pipe(
                 // Reading goes on until the client's own close frame, so the acks it sent before it saw ours still count.
