@@ -14,6 +14,8 @@ import { type BenchServer, benchTenant, checkSeqs, closeAgent, cpuMs, loadMeter,
 import { type Client, closeAll, connect, connectAll, delivered, expectSeq, progress, range, sendPaced, type Summary, verify, verifySends } from "./wsclient.js"
 
 const SENDERS = 32
+/** Rooms of 2 in the many-rooms send: enough that 32 senders rarely share one. */
+const MANY_ROOMS = 64
 const FANOUT_ROOMS = 3
 const FANOUT_MEMBERS = 100
 /** Messages per second into all fan-out rooms together: 40 × 100 members = 4,000 deliveries/s offered. */
@@ -55,8 +57,13 @@ const pgRedis = async (n: number): Promise<Deployment> => {
     await deleteKeys(prefix)
   }
   try {
-    // One after the other: the first one migrates.
-    for (let i = 0; i < n; i++) servers.push(await startQuietServer({ DATABASE_DSN: dsnOf(database), REDIS_URL, REDIS_PREFIX: prefix }))
+    const env = { DATABASE_DSN: dsnOf(database), REDIS_URL, REDIS_PREFIX: prefix }
+    // The first one migrates; the others start together after it.
+    servers.push(await startQuietServer(env))
+    const rest = await Promise.allSettled(range(n - 1).map(() => startQuietServer(env)))
+    for (const r of rest) if (r.status === "fulfilled") servers.push(r.value)
+    const failed = rest.find((r) => r.status === "rejected")
+    if (failed !== undefined) throw failed.reason
   } catch (e) {
     await stop()
     throw e
@@ -104,8 +111,8 @@ const measure = (d: Deployment) => {
   }
 }
 
-/** 32 closed-loop REST senders, sender k through instance k mod n, into one room of 32 or over 200 rooms of 2. */
-const send = (rooms: 1 | 200) => async (d: Deployment, durationS: number, warmupS: number): Promise<Figures> => {
+/** 32 closed-loop REST senders, sender k through instance k mod n, into one room of 32 or over MANY_ROOMS rooms of 2. */
+const send = (rooms: number) => async (d: Deployment, durationS: number, warmupS: number): Promise<Figures> => {
   const { headers, api } = await benchTenant(d.servers[0]!, `bench-send-${rooms}`)
   const targets: Array<{ roomId: string; users: ReadonlyArray<string> }> = []
   if (rooms === 1) {
@@ -198,7 +205,7 @@ const fanout = async (d: Deployment, durationS: number): Promise<Figures> => {
 
 const scenarios: Record<string, (d: Deployment, durationS: number, warmupS: number) => Promise<Figures>> = {
   "send one-room": send(1),
-  "send many-rooms": send(200),
+  "send many-rooms": send(MANY_ROOMS),
   [`fanout ${FANOUT_ROOMS}x${FANOUT_MEMBERS}`]: fanout
 }
 
