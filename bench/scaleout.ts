@@ -81,6 +81,7 @@ export const scaleout = async (durationS: number, warmupS: number) => {
   if (redis !== undefined) throw new Error(`--pg needs Redis at ${REDIS_URL} (${redis})`)
   const starts = [sqliteNode, () => pgRedis(1), () => pgRedis(3)]
   let running: Deployment | undefined
+  // A hard bound: five minutes for the default 10 s per scenario, more for longer ones.
   const watchdog = setTimeout(() => {
     progress("bench --pg: time limit reached, stopping")
     const deployment = running
@@ -90,7 +91,7 @@ export const scaleout = async (durationS: number, warmupS: number) => {
     }
     setTimeout(exit, 15_000)
     void (deployment?.stop() ?? Promise.resolve()).finally(exit)
-  }, (starts.length * (Object.keys(scenarios).length * (durationS + warmupS + 12) + 20) + 20) * 1000)
+  }, Math.max(300, starts.length * (Object.keys(scenarios).length * (durationS + warmupS + 12) + 20) + 20) * 1000)
   watchdog.unref()
   const conditions = `${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")} at the start`
   const results: Array<Result> = []
