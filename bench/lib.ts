@@ -14,9 +14,13 @@ export interface BenchServer {
   stop(): Promise<void>
 }
 
-/** The built server on 127.0.0.1 with a temporary database and LOG_LEVEL=warn. */
+/**
+ * The built server on 127.0.0.1 with a temporary database and LOG_LEVEL=warn.
+ * `BENCH_SERVER_NODE_ARGS` (e.g. `--cpu-prof --cpu-prof-dir=prof`) go to the server's node only, for profiles.
+ */
 export const startQuietServer = async (env: Record<string, string> = {}): Promise<BenchServer> => {
-  const server = await startServer({ env: { LOG_LEVEL: "warn", ...env } })
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "")
+  const server = await startServer({ env: { LOG_LEVEL: "warn", ...env }, nodeArgs })
   return { ...server, pid: server.process.pid!, stop: async () => void (await server.stop()) }
 }
 

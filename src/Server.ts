@@ -15,6 +15,7 @@ import { RoomsLive } from "./http/Rooms.js"
 import { Acks } from "./services/Acks.js"
 import { Health } from "./services/Health.js"
 import { Messages } from "./services/Messages.js"
+import { Sequencer } from "./services/Sequencer.js"
 import { RateLimiter } from "./services/RateLimiter.js"
 import { Rooms } from "./services/Rooms.js"
 import { Tenants } from "./services/Tenants.js"
@@ -60,6 +61,7 @@ const ServicesLive = Layer.mergeAll(
   Tokens.Default,
   Tenants.Default,
   Rooms.Default,
+  Sequencer.Default,
   Messages.Default,
   Acks.Default,
   Health.Default,

@@ -4,7 +4,7 @@ import type { MessageId, RoomId, Seq, TenantId, UserId } from "../domain/Ids.js"
 import { Message } from "../domain/Message.js"
 import { iso, isoOrNull, parseJsonObject } from "./time.js"
 
-interface MessageRow {
+export interface MessageRow {
   readonly message_id: string
   readonly room_id: string
   readonly seq: number

@@ -1,10 +1,10 @@
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Effect, Layer, type Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { AppConfig } from "../AppConfig.js"
+import * as Sqlite from "./Sqlite.js"
 
 const pragmas = (walAutocheckpoint: number) =>
   Layer.effectDiscard(Effect.gen(function*() {
@@ -20,7 +20,7 @@ const sqlite = (filename: string, walAutocheckpoint: number) =>
   pragmas(walAutocheckpoint).pipe(
     Layer.provideMerge(Layer.unwrapEffect(Effect.sync(() => {
       if (filename !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true })
-      return SqliteClient.layer({ filename, prepareCacheSize: 500 })
+      return Sqlite.layer({ filename, prepareCacheSize: 500 })
     })))
   )
 

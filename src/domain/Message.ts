@@ -20,6 +20,21 @@ export class Message extends Schema.Class<Message>("Message")({
   deleted_at: Schema.NullOr(Schema.String)
 }) {}
 
+/** The `message` frame every member receives. */
+export const messageFrame = (m: Message) => ({
+  type: "message",
+  room_id: m.room_id,
+  seq: m.seq,
+  message_id: m.message_id,
+  sender_id: m.sender_id,
+  content: m.content,
+  meta: m.meta,
+  client_msg_id: m.client_msg_id,
+  created_at: m.created_at,
+  edited_at: m.edited_at,
+  deleted: m.deleted
+})
+
 export class MessagePage extends Schema.Class<MessagePage>("MessagePage")({
   messages: Schema.Array(Message),
   has_more: Schema.Boolean

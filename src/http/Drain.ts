@@ -1,4 +1,4 @@
-import { Deferred, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { CloseCodes } from "../domain/Frames.js"
 import { RealtimeHub } from "../realtime/Hub.js"
@@ -19,7 +19,7 @@ export const DrainLive = Layer.scopedDiscard(Effect.gen(function*() {
       const sockets = hub.all()
       yield* Effect.logInfo("shutting down").pipe(Effect.annotateLogs({ sockets: sockets.length, in_flight: lifecycle.inFlight }))
       yield* lifecycle.startDrain
-      for (const conn of sockets) Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.goingAway))
+      for (const conn of sockets) conn.kill(CloseCodes.goingAway)
       const left = yield* lifecycle.awaitDrained(shutdownDrainTimeout)
       yield* Effect.logInfo("drained").pipe(Effect.annotateLogs({ dropped: left }))
     }))

@@ -1,6 +1,6 @@
 import { Headers, HttpIncomingMessage, HttpMethod, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Cause, Effect, Option } from "effect"
+import { Cause, Effect, LogLevel, Option } from "effect"
 import type { IncomingMessage } from "node:http"
 import { Api } from "../api/Api.js"
 import { AppConfig } from "../AppConfig.js"
@@ -89,7 +89,9 @@ const routeOf = routeMatcher([
  */
 export const RequestMiddleware = HttpLayerRouter.middleware(
   Effect.gen(function*() {
-    const { maxBodyBytes } = yield* AppConfig
+    const { logLevel, maxBodyBytes } = yield* AppConfig
+    // Below info, the request line is never written: skip building it.
+    const logRequests = LogLevel.lessThanEqual(logLevel, LogLevel.Info)
     const lifecycle = yield* Lifecycle
     const metrics = yield* Metrics
     return (app) =>
@@ -124,16 +126,18 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
         const seconds = (performance.now() - started) / 1000
         // A WebSocket's "request" lasts as long as the socket: not a latency.
         if (route !== "/ws") metrics.request(request.method, route, response.status, seconds)
-        yield* Effect.logInfo("request").pipe(
-          Effect.annotateLogs({
-            method: request.method,
-            route,
-            path,
-            status: response.status,
-            duration_ms: Math.round(seconds * 100_000) / 100,
-            ...who
-          })
-        )
+        if (logRequests) {
+          yield* Effect.logInfo("request").pipe(
+            Effect.annotateLogs({
+              method: request.method,
+              route,
+              path,
+              status: response.status,
+              duration_ms: Math.round(seconds * 100_000) / 100,
+              ...who
+            })
+          )
+        }
         return lifecycle.draining ? HttpServerResponse.setHeader(response, "connection", "close") : response
       })
   }),

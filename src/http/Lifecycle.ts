@@ -58,7 +58,10 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("http/Lifecycle", {
       },
       /** Runs a request, counted while it runs. */
       track: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-        Effect.acquireUseRelease(Effect.sync(() => inFlight++), () => effect, () => Effect.sync(() => inFlight--)),
+        Effect.suspend(() => {
+          inFlight++
+          return Effect.ensuring(effect, Effect.sync(() => inFlight--))
+        }),
       /** Stops accepting connections; idle keep-alive connections close, busy ones finish first. */
       startDrain: Effect.sync(() => {
         draining = true

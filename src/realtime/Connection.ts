@@ -1,6 +1,5 @@
 import type { Socket } from "@effect/platform"
-import { Socket as Sockets } from "@effect/platform"
-import { Deferred, Duration, Effect, Fiber, Queue, Schedule } from "effect"
+import { Deferred, Duration, Effect, FiberSet, Queue } from "effect"
 import * as crypto from "node:crypto"
 import type { Socket as NetSocket } from "node:net"
 import { AppConfig } from "../AppConfig.js"
@@ -9,23 +8,27 @@ import { RoomsRepo } from "../db/RoomsRepo.js"
 import { CloseCodes } from "../domain/Frames.js"
 import type { RoomId, TenantId, UserId } from "../domain/Ids.js"
 import type { AuthenticatedTenant } from "../domain/Tenant.js"
-import { messageFrame } from "../services/Messages.js"
+import { messageFrame } from "../domain/Message.js"
 import { Metrics } from "../services/Metrics.js"
 import { Notifications } from "../services/Notifications.js"
 import { ClientFrames } from "./ClientFrames.js"
 import { type Conn, type Outbound, RealtimeHub } from "./Hub.js"
+import { corkedWriter, OPEN, PING_FRAME, textFrame, webSocketOf, type WireSocket } from "./Wire.js"
 
 const SYNC_PAGE = 500
 /** Bytes the kernel may hold for a socket before the writer waits for it to drain. */
 const HIGH_WATER = 256 * 1024
 
-/** After `server.shutdown`, how long the client has to answer the close, and its last frames to be handled. */
+/** After `server.shutdown`, how long the frames the client sent before its close (its last ack) may take to be handled. */
 const CLOSING_WAIT = Duration.seconds(2)
 /** Queued behind a client's last frames: every frame before it has been handled. */
 const HANDLED: unique symbol = Symbol("handled")
 
-/** An unmasked WebSocket ping with no payload; clients answer with a pong. */
-const PING_FRAME = Buffer.from([0x89, 0x00])
+const closeReasons: Record<number, string> = {
+  [CloseCodes.goingAway]: "server shutting down",
+  [CloseCodes.slowConsumer]: "slow consumer",
+  [CloseCodes.policy]: "policy violation"
+}
 
 export interface Session {
   readonly tenant: AuthenticatedTenant
@@ -44,33 +47,109 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
     const clientFrames = yield* ClientFrames
     const notifications = yield* Notifications
     const metrics = yield* Metrics
+    const intervalMs = Duration.toMillis(config.heartbeatInterval)
+    const timeoutMs = Duration.toMillis(config.heartbeatTimeout)
 
-    const run = (session: Session, socket: Socket.Socket) =>
+    /** Serves one socket until it closes; `onOpen` runs once the upgrade is done. */
+    const run = (session: Session, socket: Socket.Socket, onOpen: Effect.Effect<void> = Effect.void) =>
       Effect.gen(function*() {
         const { tenant: { limits: tenantLimits, tenant }, userId } = session
         const tenantId = tenant.tenant_id as TenantId
-        const write = yield* socket.writer
+        const { netSocket } = session
+        const runFork = yield* FiberSet.makeRuntime<never>()
+        const writeNow = corkedWriter(netSocket)
+        // The upgrade completes (101 written) only once the socket runs: nothing goes out before that.
+        let ws: WireSocket | undefined
+        const opened = yield* Deferred.make<void>()
+        const isOpen = () => ws !== undefined && ws.readyState === OPEN && netSocket.writable
+
+        /** Closes the socket once, with `code`; the socket's program ends when `ws` reports it closed. */
+        let closing: number | undefined
+        const kill = (code: number) => {
+          if (closing !== undefined) return
+          closing = code
+          if (ws === undefined) return // closed as soon as it opens
+          if (code === CloseCodes.heartbeatTimeout) return void netSocket.destroy()
+          if (code === CloseCodes.goingAway) {
+            // Reconnects spread over a few seconds rather than all at once.
+            const reconnectAfter = 1000 + Math.floor(Math.random() * 2000)
+            if (isOpen()) writeNow(textFrame(JSON.stringify({ type: "server.shutdown", reconnect_after_ms: reconnectAfter })))
+          }
+          ws.close(code, closeReasons[code] ?? "policy violation")
+        }
+        const open = Effect.suspend(() => {
+          ws = webSocketOf(netSocket)
+          if (closing !== undefined) {
+            const code = closing
+            closing = undefined
+            kill(code)
+          }
+          return Effect.zipRight(Deferred.succeed(opened, undefined), onOpen)
+        })
+
+        /**
+         * Writes one frame if it can go out now, keeping per-room seq order: older seqs are
+         * dropped; a gap (the store must fill it first) or a backed-up socket is left to the caller.
+         */
+        const step = (item: Outbound): "done" | "gap" | "full" => {
+          if (!isOpen()) return "done"
+          if (netSocket.writableLength > HIGH_WATER) return "full"
+          if (item.seq === undefined || item.roomId === undefined) {
+            if (item.path !== undefined) metrics.delivered(item.path, "notification")
+            writeNow(item.bytes ?? textFrame(item.data))
+            return "done"
+          }
+          const since = conn.since.get(item.roomId)
+          if (since === undefined || item.seq <= since) return "done"
+          if (item.seq > since + 1) return "gap"
+          conn.since.set(item.roomId, item.seq)
+          if (item.origin !== conn.id) {
+            metrics.delivered("live", "message")
+            writeNow(item.bytes ?? textFrame(item.data))
+          }
+          return "done"
+        }
+
+        /** Frames that could not go out at once, in order; a fiber works through them while there are any. */
+        const waiting: Array<Outbound> = []
+        let pumping = true
+        /** Frames may skip the queue: the initial sync is done and nothing waits. */
+        let live = false
+
         const conn: Conn = {
           id: crypto.randomUUID(),
           tenantId,
           userId,
-          queue: yield* Queue.bounded<Outbound>(config.sendQueueFrames),
-          kill: yield* Deferred.make<number>(),
-          since: new Map()
+          since: new Map(),
+          kill,
+          heartbeat: () => {},
+          offer: (item) => {
+            if (live && item.resync !== true) {
+              if (step(item) === "done") return
+              live = false
+            }
+            // A queue this long means a consumer too slow to drain it.
+            if (waiting.length >= config.sendQueueFrames) return kill(CloseCodes.slowConsumer)
+            waiting.push(item)
+            if (!pumping) {
+              pumping = true
+              runFork(pump)
+            }
+          }
         }
-        const reply = (frame: Record<string, unknown>) => hub.deliver(conn, { data: JSON.stringify(frame) })
+        const reply = (frame: Record<string, unknown>) => conn.offer({ data: JSON.stringify(frame) })
 
         const drained = Effect.async<void>((resume) => {
-          if (session.netSocket.writableLength <= HIGH_WATER) return resume(Effect.void)
+          if (netSocket.writableLength <= HIGH_WATER) return resume(Effect.void)
           const done = () => resume(Effect.void)
-          session.netSocket.once("drain", done)
-          session.netSocket.once("close", done)
+          netSocket.once("drain", done)
+          netSocket.once("close", done)
           return Effect.sync(() => {
-            session.netSocket.off("drain", done)
-            session.netSocket.off("close", done)
+            netSocket.off("drain", done)
+            netSocket.off("close", done)
           })
         })
-        const send = (data: string) => Effect.zipRight(drained, Effect.orDie(write(data)))
+        const send = (data: string) => Effect.zipRight(drained, Effect.sync(() => isOpen() && writeNow(textFrame(data))))
 
         /** Messages of one room after `after`, up to `until` (inclusive), in seq order. */
         const catchUp = (path: "sync" | "retry", roomId: string, after: number, until?: number) =>
@@ -92,7 +171,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
             }
           })
 
-        /** Sends live frames in per-room seq order: older seqs are skipped, a gap is filled from the store. */
+        /** One waiting frame: a catch-up from the store, or a frame after its gap is filled or the socket drained. */
         const forward = (item: Outbound) =>
           Effect.gen(function*() {
             if (item.resync) {
@@ -103,18 +182,29 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
               }
               return
             }
-            if (item.path !== undefined) metrics.delivered(item.path, "notification")
-            if (item.seq === undefined || item.roomId === undefined) return yield* send(item.data)
-            const since = conn.since.get(item.roomId)
-            if (since === undefined || item.seq <= since) return
-            if (item.seq > since + 1) yield* catchUp("sync", item.roomId, since, item.seq - 1)
-            if (item.seq <= (conn.since.get(item.roomId) ?? 0)) return
-            conn.since.set(item.roomId, item.seq)
-            if (item.origin !== conn.id) {
-              metrics.delivered("live", "message")
-              yield* send(item.data)
+            for (;;) {
+              const result = step(item)
+              if (result === "done") return
+              if (result === "full") {
+                yield* drained
+                continue
+              }
+              const since = conn.since.get(item.roomId!)!
+              yield* catchUp("sync", item.roomId!, since, item.seq! - 1)
+              // Whatever the store had, this frame comes next.
+              conn.since.set(item.roomId!, Math.max(conn.since.get(item.roomId!) ?? 0, item.seq! - 1))
             }
           })
+        /** Works through the waiting frames; with none left, frames go out at once again and the fiber ends. */
+        const next = Effect.sync(() => {
+          const item = waiting.shift()
+          if (item === undefined) {
+            live = true
+            pumping = false
+          }
+          return item
+        })
+        const pump: Effect.Effect<void> = Effect.flatMap(next, (item) => item === undefined ? Effect.void : Effect.zipRight(forward(item), pump))
 
         // Register before reading the store, so nothing committed in between is missed.
         const cursors = yield* roomsRepo.cursors(tenantId, userId)
@@ -123,59 +213,47 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         const current = yield* roomsRepo.cursors(tenantId, userId)
         for (const [roomId, lastAck] of current) if (!cursors.has(roomId)) hub.follow(conn, roomId, lastAck)
         for (const roomId of cursors.keys()) if (!current.has(roomId)) hub.unfollow(conn, roomId)
-        // Room messages first, then pending notifications, then the live stream.
-        const outbound = yield* Effect.forEach(current, ([roomId, lastAck]) => catchUp("sync", roomId, lastAck), { discard: true }).pipe(
+        // Room messages first, then pending notifications, then whatever came meanwhile, then live.
+        runFork(Deferred.await(opened).pipe(
+          Effect.zipRight(Effect.forEach(current, ([roomId, lastAck]) => catchUp("sync", roomId, lastAck), { discard: true })),
           Effect.zipRight(notifications.sync(tenantId, userId, (data) => Effect.zipRight(Effect.sync(() => metrics.delivered("sync", "notification")), send(data)))),
-          Effect.zipRight(Effect.forever(Effect.flatMap(Queue.take(conn.queue), forward))),
-          Effect.forkScoped
-        )
+          Effect.zipRight(pump)
+        ))
 
-        // Heartbeat: a WebSocket ping frame every interval; a socket silent for the timeout is dropped.
+        // Heartbeat (the hub's sweep calls it): a ping frame every interval; a socket silent for the timeout is dropped.
         let lastHeard = Date.now()
+        let nextPing = lastHeard + intervalMs
         const heard = () => (lastHeard = Date.now())
-        session.netSocket.on("data", heard)
-        yield* Effect.addFinalizer(() => Effect.sync(() => session.netSocket.off("data", heard)))
-        yield* Effect.sync(() => {
-          if (Date.now() - lastHeard > Duration.toMillis(config.heartbeatTimeout)) {
-            Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.heartbeatTimeout))
-          } else if (session.netSocket.writable) {
-            session.netSocket.write(PING_FRAME)
-          }
-        }).pipe(Effect.repeat(Schedule.spaced(config.heartbeatInterval)), Effect.delay(config.heartbeatInterval), Effect.forkScoped)
+        netSocket.on("data", heard)
+        yield* Effect.addFinalizer(() => Effect.sync(() => netSocket.off("data", heard)))
+        conn.heartbeat = (now) => {
+          if (now < nextPing) return
+          nextPing = now + intervalMs
+          if (now - lastHeard > timeoutMs) kill(CloseCodes.heartbeatTimeout)
+          else if (isOpen()) writeNow(PING_FRAME)
+        }
 
+        // Frames from the client, one at a time in order; the reader starts with the first frame (idle sockets never have one).
         const onFrame = yield* clientFrames.make({ conn, tenantId, userId, limits: tenantLimits, reply })
         const inbound = yield* Queue.bounded<string | Uint8Array | typeof HANDLED>(256)
         const handled = yield* Deferred.make<void>()
-        yield* Queue.take(inbound).pipe(
-          Effect.flatMap((data) => (data === HANDLED ? Deferred.succeed(handled, undefined) : onFrame(data))),
-          Effect.forever,
-          Effect.forkScoped
-        )
-        let shuttingDown = false
+        const reader = Effect.forever(Effect.flatMap(Queue.take(inbound), (data) => (data === HANDLED ? Deferred.succeed(handled, undefined) : onFrame(data))))
+        let reading = false
 
-        yield* Effect.raceFirst(
-          socket.runRaw((data) => {
-            if (!Queue.unsafeOffer(inbound, data)) Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.policy))
-          }),
-          Effect.flatMap(Deferred.await(conn.kill), (code) =>
-            code === CloseCodes.heartbeatTimeout
-              ? Effect.sync(() => session.netSocket.destroy())
-              : code === CloseCodes.goingAway
-              // server.shutdown is the last frame (the client acks what it has, the next instance syncs the rest);
-              // reconnects spread over a few seconds rather than all at once.
-              ? Effect.orDie(Effect.zipRight(
-                Effect.zipRight(Fiber.interrupt(outbound), write(JSON.stringify({ type: "server.shutdown", reconnect_after_ms: 1000 + Math.floor(Math.random() * 2000) }))),
-                write(new Sockets.CloseEvent(code, "server shutting down"))
-              )).pipe(
-                // Reading goes on until the client's own close frame, so the acks it sent before it saw ours still count.
-                Effect.zipRight(Effect.sync(() => (shuttingDown = true))),
-                Effect.zipRight(Effect.sleep(CLOSING_WAIT))
-              )
-              : Effect.orDie(write(new Sockets.CloseEvent(code, code === CloseCodes.slowConsumer ? "slow consumer" : "policy violation"))))
-        ).pipe(
-          // Those last frames are handled before the socket's scope closes: a reconnect elsewhere syncs from the acked cursor.
+        // Runs until the socket closes, whichever side closes it.
+        yield* socket.runRaw((data) => {
+          if (!Queue.unsafeOffer(inbound, data)) kill(CloseCodes.policy)
+          if (reading) return
+          reading = true
+          // In the socket's scope, not the reader's: a frame being handled when the socket closes is finished.
+          runFork(reader)
+        }, { onOpen: open }).pipe(
+          // After server.shutdown (the socket's last frame), what the client sent before its own close, its
+          // last ack, is handled before the socket's scope closes: a reconnect elsewhere syncs from there.
           Effect.ensuring(Effect.suspend(() =>
-            shuttingDown ? Queue.offer(inbound, HANDLED).pipe(Effect.zipRight(Deferred.await(handled)), Effect.timeout(CLOSING_WAIT), Effect.ignore) : Effect.void
+            closing === CloseCodes.goingAway && reading
+              ? Queue.offer(inbound, HANDLED).pipe(Effect.zipRight(Deferred.await(handled)), Effect.timeout(CLOSING_WAIT), Effect.ignore)
+              : Effect.void
           ))
         )
       }).pipe(Effect.scoped)

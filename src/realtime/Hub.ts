@@ -1,11 +1,11 @@
-import { Deferred, Duration, Effect, FiberMap, Queue, type Scope } from "effect"
+import { Duration, Effect, FiberMap, Queue, Schedule, type Scope } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { Metrics } from "../services/Metrics.js"
-import { CloseCodes } from "../domain/Frames.js"
 import { Bus, type BusSignal } from "./Bus.js"
 import { UserRegistry } from "./UserRegistry.js"
+import { textFrame } from "./Wire.js"
 
-/** One frame waiting in a connection's bounded outbound queue. */
+/** One frame for a connection, written at once or queued. */
 export interface Outbound {
   readonly roomId?: string | undefined
   readonly seq?: number | undefined
@@ -15,6 +15,8 @@ export interface Outbound {
   /** Not a frame: catch this room (every followed room without `roomId`) up from the store. */
   readonly resync?: boolean | undefined
   readonly data: string
+  /** `data` as a WebSocket frame, encoded once for every recipient. */
+  readonly bytes?: Buffer | undefined
 }
 
 /** One open socket as the hub sees it. */
@@ -22,11 +24,14 @@ export interface Conn {
   readonly id: string
   readonly tenantId: string
   readonly userId: string
-  readonly queue: Queue.Queue<Outbound>
-  /** Completed with a close code when the hub gives up on the socket. */
-  readonly kill: Deferred.Deferred<number>
+  /** Closes the socket with a close code (the hub or the server gives up on it). */
+  readonly kill: (code: number) => void
   /** Per room: the seq this connection has seen up to, where live messages continue. */
   readonly since: Map<string, number>
+  /** Writes the frame now if it can go out in order on a socket that keeps up, or queues it behind what waits. */
+  readonly offer: (item: Outbound) => void
+  /** Called by the hub's sweep: pings when due, gives up on a socket silent for too long. */
+  heartbeat: (now: number) => void
 }
 
 const key = (tenantId: string, id: string) => `${tenantId}\u0000${id}`
@@ -37,7 +42,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
   scoped: Effect.gen(function*() {
     const bus = yield* Bus
     const registry = yield* UserRegistry
-    const { presenceGrace } = yield* AppConfig
+    const { heartbeatInterval, presenceGrace } = yield* AppConfig
     const metrics = yield* Metrics
     /** Users online as this instance knows it: from their first socket here until offline is told (after the grace period). */
     const announced = new Set<string>()
@@ -55,10 +60,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
       if (set && set.delete(v) && set.size === 0) map.delete(k)
     }
 
-    /** Offers a frame; a full queue means a consumer too slow to drain it. */
-    const deliver = (conn: Conn, item: Outbound) => {
-      if (!Queue.unsafeOffer(conn.queue, item)) Deferred.unsafeDone(conn.kill, Effect.succeed(CloseCodes.slowConsumer))
-    }
+    const deliver = (conn: Conn, item: Outbound) => conn.offer(item)
 
     const follow = (conn: Conn, roomId: string, since: number) => {
       if (!conn.since.has(roomId)) conn.since.set(roomId, since)
@@ -88,7 +90,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
         return
       }
       if (event._tag === "UserFrame") {
-        const item: Outbound = { data: event.data, path: event.path }
+        const item: Outbound = { data: event.data, bytes: textFrame(event.data), path: event.path }
         for (const userId of event.userIds) for (const conn of byUser.get(key(event.tenantId, userId)) ?? []) deliver(conn, item)
         return
       }
@@ -98,11 +100,14 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
         for (const roomId of event.roomIds) {
           for (const conn of byRoom.get(key(event.tenantId, roomId)) ?? []) if (conn.userId !== event.userId) recipients.add(conn)
         }
-        for (const conn of recipients) deliver(conn, { data })
+        const item: Outbound = { data, bytes: textFrame(data) }
+        for (const conn of recipients) deliver(conn, item)
         return
       }
-      const item: Outbound = { roomId: event.roomId, seq: event.seq, origin: event.origin, data: event.data }
-      for (const conn of byRoom.get(key(event.tenantId, event.roomId)) ?? []) {
+      const conns = byRoom.get(key(event.tenantId, event.roomId))
+      if (conns === undefined) return
+      const item: Outbound = { roomId: event.roomId, seq: event.seq, origin: event.origin, data: event.data, bytes: textFrame(event.data) }
+      for (const conn of conns) {
         if (conn.userId !== event.exceptUser) deliver(conn, item)
       }
     }
@@ -116,6 +121,15 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
         })
       ),
       Effect.forever,
+      Effect.forkScoped
+    )
+
+    // One sweep for every socket, several times per heartbeat interval, rather than a timer per socket.
+    yield* Effect.sync(() => {
+      const now = Date.now()
+      for (const conns of byUser.values()) for (const conn of conns) conn.heartbeat(now)
+    }).pipe(
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Duration.toMillis(heartbeatInterval) / 8)))),
       Effect.forkScoped
     )
 

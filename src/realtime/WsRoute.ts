@@ -1,10 +1,11 @@
 import { HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Effect, Option, Redacted, Schema } from "effect"
+import { Deferred, Effect, Exit, FiberSet, Option, Redacted, Schema, Scope } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { Unauthenticated, ValidationError } from "../domain/Errors.js"
 import { UserId } from "../domain/Ids.js"
 import { errorResponse } from "../http/Errors.js"
+import { Lifecycle } from "../http/Lifecycle.js"
 import { noteRequest } from "../http/RequestLog.js"
 import { Tenants } from "../services/Tenants.js"
 import { Tokens } from "../services/Tokens.js"
@@ -21,6 +22,8 @@ export const WsRoute = HttpLayerRouter.use((router) =>
     const tokens = yield* Tokens
     const registry = yield* UserRegistry
     const connections = yield* Connections
+    const lifecycle = yield* Lifecycle
+    const runSocket = yield* FiberSet.makeRuntime<never>()
 
     const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function*() {
@@ -41,8 +44,7 @@ export const WsRoute = HttpLayerRouter.use((router) =>
       })
 
     yield* router.add("GET", "/ws", (request) =>
-      // The socket's place under the per-user cap is held until the socket is done.
-      Effect.scoped(Effect.gen(function*() {
+      Effect.gen(function*() {
         const auth = yield* Effect.either(authenticate(request))
         if (auth._tag === "Left") {
           return auth.left._tag === "Unauthenticated"
@@ -51,16 +53,26 @@ export const WsRoute = HttpLayerRouter.use((router) =>
         }
         const { tenant, userId } = auth.right
         yield* noteRequest({ tenant_id: tenant.tenant.tenant_id, user_id: userId })
-        // Counted on every instance together when they share Redis.
-        if (!(yield* registry.claimSocket(tenant.tenant.tenant_id, userId, config.maxConnectionsPerUser))) {
+        // The socket's place under the per-user cap (on every instance together when they share Redis), held until the socket is done.
+        const place = yield* Scope.make()
+        const release = Scope.close(place, Exit.void)
+        if (!(yield* Scope.extend(registry.claimSocket(tenant.tenant.tenant_id, userId, config.maxConnectionsPerUser), place))) {
+          yield* release
           return errorResponse(429, "RATE_LIMIT_EXCEEDED", `at most ${config.maxConnectionsPerUser} connections per user`)
         }
-        const socket = yield* Effect.orDie(request.upgrade)
-        yield* connections.run(
-          { tenant, userId, netSocket: NodeHttpServerRequest.toIncomingMessage(request).socket },
-          socket
-        ).pipe(Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)))
+        const socket = yield* Effect.orDie(request.upgrade).pipe(Effect.onError(() => release))
+        // The socket's program runs in a fiber of its own, from the route's runtime rather than the
+        // request's (whose context, copied at every layer of the request, it would otherwise keep
+        // for the socket's whole life); the request answers once the upgrade is done.
+        const upgraded = yield* Deferred.make<void>()
+        const session = { tenant, userId, netSocket: NodeHttpServerRequest.toIncomingMessage(request).socket }
+        runSocket(lifecycle.track(connections.run(session, socket, Deferred.succeed(upgraded, undefined))).pipe(
+          Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)),
+          Effect.ensuring(Effect.zipRight(release, Deferred.succeed(upgraded, undefined))),
+          Effect.annotateLogs({ route: "/ws", tenant_id: tenant.tenant.tenant_id, user_id: userId })
+        ))
+        yield* Deferred.await(upgraded)
         return HttpServerResponse.empty()
-      })).pipe(Effect.annotateLogs({ route: "/ws" })))
+      }).pipe(Effect.annotateLogs({ route: "/ws" })))
   })
 )

@@ -1,19 +1,14 @@
-import { SqlClient } from "@effect/sql"
-import { Data, Effect, Option } from "effect"
-import * as crypto from "node:crypto"
+import { Effect, Option } from "effect"
 import { MessagesRepo } from "../db/MessagesRepo.js"
 import { Conflict, Forbidden, notFound, PayloadTooLarge, ValidationError } from "../domain/Errors.js"
-import type { MessageId, Seq, TenantId, UserId } from "../domain/Ids.js"
+import type { TenantId, UserId } from "../domain/Ids.js"
 import { type EditMessage, type HistoryQuery, Message, MessagePage, type SendMessage } from "../domain/Message.js"
 import type { TenantLimits } from "../domain/Tenant.js"
 import { Bus, roomFrame } from "../realtime/Bus.js"
-import { Metrics } from "./Metrics.js"
+import { Sequencer } from "./Sequencer.js"
 import { Rooms } from "./Rooms.js"
 
 export const MAX_META_BYTES = 16_384
-
-/** A retried send found its original inside the transaction: roll back the seq it took. */
-class Replay extends Data.TaggedError("Replay")<{ readonly message: Message }> {}
 
 const validateContent = (content: string, limits: TenantLimits) => {
   if (content.trim().length === 0) {
@@ -41,84 +36,35 @@ export interface SendInput extends SendMessage {
   readonly origin?: string | undefined
 }
 
-/** The `message` frame every member receives. */
-export const messageFrame = (m: Message) => ({
-  type: "message",
-  room_id: m.room_id,
-  seq: m.seq,
-  message_id: m.message_id,
-  sender_id: m.sender_id,
-  content: m.content,
-  meta: m.meta,
-  client_msg_id: m.client_msg_id,
-  created_at: m.created_at,
-  edited_at: m.edited_at,
-  deleted: m.deleted
-})
-
 export class Messages extends Effect.Service<Messages>()("services/Messages", {
-  dependencies: [MessagesRepo.Default, Rooms.Default, Bus.Default, Metrics.Default],
+  dependencies: [MessagesRepo.Default, Rooms.Default, Bus.Default, Sequencer.Default],
   effect: Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const repo = yield* MessagesRepo
     const rooms = yield* Rooms
     const bus = yield* Bus
-    const metrics = yield* Metrics
+    const sequencer = yield* Sequencer
     /** An edit or delete, told to the room after it is stored. */
     const changed = (tenantId: TenantId, m: Message, type: string, fields: Record<string, unknown>) =>
       bus.publish(roomFrame(tenantId, m.room_id, { type, room_id: m.room_id, seq: m.seq, message_id: m.message_id, ...fields }))
 
-    /**
-     * Store a message with the room's next seq. The seq increment and the insert share one
-     * transaction, so seqs are gap-free; the idempotency check runs after the room row is
-     * locked, so concurrent retries of one key store one message.
-     */
+    /** Validates a message, then has the sequencer store it with the room's next seq. */
     const send = (tenantId: TenantId, sender: UserId, roomId: string, input: SendInput, limits: TenantLimits) =>
       Effect.gen(function*() {
         yield* validateContent(input.content, limits)
         yield* validateMeta(input.meta)
-        const { room } = yield* rooms.writable(tenantId, sender, roomId)
-        const key = input.idempotencyKey ?? input.client_msg_id ?? null
-        if (key !== null) {
-          const existing = yield* repo.findByClientId(tenantId, room.room_id, sender, key)
-          if (Option.isSome(existing)) return existing.value
-        }
-        const now = Date.now()
-        return yield* Effect.gen(function*() {
-          const seq = yield* repo.nextSeq(tenantId, room.room_id, now)
-          if (key !== null) {
-            const existing = yield* repo.findByClientId(tenantId, room.room_id, sender, key)
-            if (Option.isSome(existing)) return yield* Effect.fail(new Replay({ message: existing.value }))
-          }
-          const message = new Message({
-            message_id: crypto.randomUUID() as MessageId,
-            room_id: room.room_id,
-            seq: seq as Seq,
-            sender_id: sender,
-            content: input.content,
-            meta: input.meta ?? {},
-            client_msg_id: key,
-            created_at: new Date(now).toISOString(),
-            edited_at: null,
-            deleted: false,
-            deleted_at: null
-          }, true)
-          yield* repo.insert(tenantId, message)
-          return message
-        }).pipe(
-          sql.withTransaction,
-          // Store, then send: the event goes out only after the commit.
-          Effect.tap((m) => {
-            metrics.messageSent(input.origin === undefined ? "rest" : "ws")
-            return bus.publish(roomFrame(tenantId, m.room_id, messageFrame(m), { seq: m.seq, origin: input.origin }))
-          }),
-          Effect.catchTags({ Replay: (r) => Effect.succeed(r.message), SqlError: Effect.die }),
-          Effect.tap((m) =>
-            Effect.logDebug("message stored").pipe(
-              Effect.annotateLogs({ room_id: m.room_id, message_id: m.message_id, seq: m.seq })
-            )
-          )
+        const message = yield* sequencer.append({
+          tenantId,
+          sender,
+          roomId,
+          content: input.content,
+          meta: input.meta ?? {},
+          key: input.idempotencyKey ?? input.client_msg_id ?? null,
+          origin: input.origin
+        })
+        yield* Effect.logDebug("message stored").pipe(
+          Effect.annotateLogs({ room_id: message.room_id, message_id: message.message_id, seq: message.seq })
         )
+        return message
       }).pipe(Effect.annotateLogs({ tenant_id: tenantId, user_id: sender }))
 
     const history = (tenantId: TenantId, caller: UserId, roomId: string, q: HistoryQuery) =>

@@ -63,13 +63,22 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
       }
     })
 
+    // One child per label pair, looked up once: a delivery is counted per frame, on the hot path.
+    const deliveryCounters = new Map<string, client.Counter.Internal>()
+    const deliveryCounter = (path: string, kind: string) => {
+      const k = `${path}/${kind}`
+      let child = deliveryCounters.get(k)
+      if (child === undefined) deliveryCounters.set(k, child = deliveries.labels(path, kind))
+      return child
+    }
+
     return {
       contentType: registry.contentType,
       render: Effect.promise(() => registry.metrics()),
       connectionOpened: () => connections.inc(),
       connectionClosed: () => connections.dec(),
       messageSent: (transport: "rest" | "ws") => messages.inc({ transport }),
-      delivered: (path: "live" | "sync" | "retry", kind: "message" | "notification", n = 1) => deliveries.inc({ path, kind }, n),
+      delivered: (path: "live" | "sync" | "retry", kind: "message" | "notification", n = 1) => deliveryCounter(path, kind).inc(n),
       retried: (kind: "message" | "notification") => retries.inc({ kind }),
       deadLettered: (kind: "message" | "notification" | "webhook") => deadLetters.inc({ kind }),
       webhookCall: (event: string, outcome: "delivered" | "failed" | "dead_lettered") => webhooks.inc({ event, outcome }),

@@ -10,6 +10,8 @@ import { type AddMembers, type CreateRoom, ExistingRoom, type Role, Room, type U
 export const dmKey = (a: string, b: string) => (a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`)
 
 const forbidden = (message: string) => new Forbidden({ message })
+/** Why a room refuses a non-member's message. */
+export const writeRefusal = (type: Room["type"]) => forbidden(type === "channel" ? "join the channel first" : "not a member of this room")
 const isManager = (role: Option.Option<Role>) => Option.contains(role, "owner") || Option.contains(role, "admin")
 
 /** A room as one user sees it: the room and the user's role in it, if any. */
@@ -47,7 +49,7 @@ export class Rooms extends Effect.Service<Rooms>()("services/Rooms", {
       Effect.filterOrFail(
         access(tenantId, userId, roomId),
         (a) => Option.isSome(a.role),
-        (a) => forbidden(a.room.type === "channel" ? "join the channel first" : "not a member of this room")
+        (a) => writeRefusal(a.room.type)
       )
 
     const create = (tenantId: TenantId, caller: UserId, input: CreateRoom) =>

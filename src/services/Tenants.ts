@@ -83,38 +83,50 @@ export class Tenants extends Effect.Service<Tenants>()("services/Tenants", {
 
     const list = repo.list.pipe(Effect.map((tenants) => tenants.map((t) => new Tenant({ ...t, config: visible(t.config) }, true))))
 
+    /**
+     * Tenants by key hash, as read within the last second: a changed or rotated key or config takes
+     * effect at once on this instance (every write clears it) and within a second on the others.
+     */
+    const recent = new Map<string, { readonly tenant: AuthenticatedTenant; readonly until: number }>()
+    const forget = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.ensuring(effect, Effect.sync(() => recent.clear()))
+
     const update = (tenantId: string, patch: { readonly name?: string | undefined; readonly config?: TenantConfigPatch | undefined }) =>
-      Effect.gen(function*() {
+      forget(Effect.gen(function*() {
         const { tenant } = yield* find(tenantId)
         const name = patch.name ?? tenant.name
         const next = patch.config ? applyPatch(tenant.config, patch.config) : tenant.config
         yield* checkWebhook(next, config.webhookAllowPrivate)
         yield* repo.update(tenant.tenant_id, name, next)
         return new Tenant({ ...tenant, name, config: visible(next) }, true)
-      })
+      }))
 
     const rotateKey = (tenantId: string) =>
-      Effect.gen(function*() {
+      forget(Effect.gen(function*() {
         const { tenant } = yield* find(tenantId)
         const apiKey = newApiKey()
         yield* repo.setKeyHash(tenant.tenant_id, sha256(apiKey).toString("hex"))
         yield* Effect.logInfo("tenant key rotated").pipe(Effect.annotateLogs({ tenant_id: tenant.tenant_id }))
         return new TenantWithKey({ ...tenant, config: visible(tenant.config), api_key: apiKey }, true)
-      })
+      }))
 
     /** Looks the key up by its hash, then compares the hashes in constant time. */
     const authenticate = (apiKey: Redacted.Redacted<string>): Effect.Effect<AuthenticatedTenant, Unauthenticated> =>
-      Effect.gen(function*() {
+      Effect.suspend(() => {
         const key = Redacted.value(apiKey)
-        if (!key.startsWith("sk_") || key.length > 256) return yield* Effect.fail(unauthenticated)
+        if (!key.startsWith("sk_") || key.length > 256) return Effect.fail(unauthenticated)
         const hash = sha256(key)
-        const found = yield* repo.findByKeyHash(hash.toString("hex"))
-        if (Option.isNone(found)) return yield* Effect.fail(unauthenticated)
-        const stored = Buffer.from(found.value.apiKeyHash, "hex")
-        if (stored.length !== hash.length || !crypto.timingSafeEqual(stored, hash)) {
-          return yield* Effect.fail(unauthenticated)
-        }
-        return { tenant: found.value.tenant, limits: limits(found.value.tenant.config) }
+        const hex = hash.toString("hex")
+        const cached = recent.get(hex)
+        if (cached !== undefined && cached.until > Date.now()) return Effect.succeed(cached.tenant)
+        return Effect.flatMap(repo.findByKeyHash(hex), (found) => {
+          if (Option.isNone(found)) return Effect.fail(unauthenticated)
+          const stored = Buffer.from(found.value.apiKeyHash, "hex")
+          if (stored.length !== hash.length || !crypto.timingSafeEqual(stored, hash)) return Effect.fail(unauthenticated)
+          const tenant = { tenant: found.value.tenant, limits: limits(found.value.tenant.config) }
+          if (recent.size >= 10_000) recent.clear()
+          recent.set(hex, { tenant, until: Date.now() + 1_000 })
+          return Effect.succeed(tenant)
+        })
       })
 
     /** A tenant named by a connection token; gone tenants fail like a bad key. */

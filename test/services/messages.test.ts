@@ -38,6 +38,33 @@ describe("Messages", () => {
         assert.isTrue(page.has_more)
       }))
 
+    it.effect("answers each of many concurrent sends on its own: refused ones fail, the rest of the same commit are stored", () =>
+      Effect.gen(function*() {
+        const messages = yield* Messages
+        const first = yield* setup(2)
+        const second = yield* setup(2)
+        const attempts = Array.from({ length: 60 }, (_, i) => {
+          const target = i % 2 === 0 ? first : second
+          // Every third send comes from someone who is not a member; every fifth names no room at all.
+          const sender = i % 3 === 0 ? user("stranger") : user("alice")
+          const roomId = i % 5 === 0 ? "no-such-room" : target.room.room_id
+          return Effect.either(messages.send(target.tenantId, sender, roomId, { content: `m${i}` }, target.limits)).pipe(
+            Effect.map((result) => ({ i, result }))
+          )
+        })
+        const results = yield* Effect.all(attempts, { concurrency: "unbounded" })
+        for (const { i, result } of results) {
+          if (i % 5 === 0) assert.strictEqual(Either.isLeft(result) && result.left._tag, "NotFound", `send ${i}`)
+          else if (i % 3 === 0) assert.strictEqual(Either.isLeft(result) && result.left._tag, "Forbidden", `send ${i}`)
+          else assert.isTrue(Either.isRight(result), `send ${i}`)
+        }
+        for (const [n, target] of [[0, first], [1, second]] as const) {
+          const stored = results.filter(({ i }) => i % 2 === n && i % 5 !== 0 && i % 3 !== 0).length
+          const page = yield* messages.history(target.tenantId, user("alice"), target.room.room_id, { after_seq: 0 as never, limit: 100 })
+          assert.deepStrictEqual(page.messages.map((m) => m.seq), Array.from({ length: stored }, (_, k) => k + 1))
+        }
+      }))
+
     it.effect("stores one message for concurrent retries of one client_msg_id", () =>
       Effect.gen(function*() {
         const messages = yield* Messages

@@ -81,12 +81,14 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>)
  * Starts the built server (`dist/main.js`) on a free 127.0.0.1 port and waits until /health answers.
  * With `CHATAPI_TEST_STORE=postgres` its store is a PostgreSQL database of its own, kept with the data directory.
  */
-export const startServer = async (options: { dataDir?: string; env?: Record<string, string> } = {}): Promise<RunningServer> => {
+export const startServer = async (
+  options: { dataDir?: string; env?: Record<string, string>; nodeArgs?: ReadonlyArray<string> } = {}
+): Promise<RunningServer> => {
   const ownDir = options.dataDir === undefined
   const dataDir = options.dataDir ?? tempDir()
   const port = await freePort()
   const store = onPostgres && options.env?.DATABASE_DSN === undefined ? { DATABASE_DSN: dsnOf(await databaseFor(dataDir)) } : {}
-  const child = spawn(process.execPath, [path.join(root, "dist", "main.js")], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), path.join(root, "dist", "main.js")], {
     cwd: root,
     env: {
       ...process.env,
