@@ -124,10 +124,9 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           kill,
           heartbeat: () => {},
           offer: (item) => {
-            if (live && item.resync !== true) {
-              if (step(item) === "done") return
-              live = false
-            }
+            if (live && item.resync !== true && step(item) === "done") return
+            // Anything that waits (a catch-up included) holds back the frames after it.
+            live = false
             // A queue this long means a consumer too slow to drain it.
             if (waiting.length >= config.sendQueueFrames) return kill(CloseCodes.slowConsumer)
             waiting.push(item)
