@@ -4,6 +4,7 @@
  *   npm run bench                      every scenario, under 5 minutes in all; the REST ones and the fan-outs 5 s each
  *   npm run bench -- --scenario one-room --duration 5 --warmup 1
  *   scenarios: one-room, many-rooms (REST, here); fanout-100, fanout-1000, sync-2000, idle-conns, storm-5000 (WebSocket, bench/ws.ts)
+ *   npm run bench -- --pg              send and fan-out on SQLite x1, PostgreSQL + Redis x1 and x3, side by side (bench/scaleout.ts)
  *
  * stdout: one JSON object per scenario, an aligned table per kind, then every figure against its target. Progress goes to stderr.
  */
@@ -11,6 +12,7 @@ import { parseArgs } from "node:util"
 import { type Api, type BenchServer, benchTenant, checkSeqs, closeAgent, loadMeter, request, round, startQuietServer, summary } from "./lib.js"
 import { type WsResult, wsScenarios, wsTable } from "./ws.js"
 import { checksOf, targetTable } from "./targets.js"
+import { scaleout } from "./scaleout.js"
 import { closeAll, connect, connectAll, expectSeq, sleep, verify } from "./wsclient.js"
 
 const SENDERS = 32
@@ -178,12 +180,13 @@ const table = (results: ReadonlyArray<Result>) => {
 
 const main = async () => {
   const { values } = parseArgs({
-    options: { scenario: { type: "string" }, duration: { type: "string", default: "5" }, warmup: { type: "string", default: "1" } }
+    options: { scenario: { type: "string" }, duration: { type: "string", default: "5" }, warmup: { type: "string", default: "1" }, pg: { type: "boolean", default: false } }
   })
   const duration = Number(values.duration)
   const warmup = Number(values.warmup)
   if (!(duration > 0 && duration <= 600)) throw new Error(`--duration must be a number of seconds in (0, 600], got ${values.duration}`)
   if (!(warmup >= 0 && warmup <= 60)) throw new Error(`--warmup must be a number of seconds in [0, 60], got ${values.warmup}`)
+  if (values.pg) return scaleout(duration, warmup)
   const all = [...Object.keys(scenarios), ...Object.keys(wsScenarios)]
   const names = values.scenario === undefined ? all : [values.scenario]
   for (const name of names) {

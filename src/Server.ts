@@ -24,6 +24,7 @@ import { Connections } from "./realtime/Connection.js"
 import { WsRoute } from "./realtime/WsRoute.js"
 import { RealtimeHub } from "./realtime/Hub.js"
 import { Bus } from "./realtime/Bus.js"
+import { UserRegistry } from "./realtime/UserRegistry.js"
 import { UndeliveredRepo } from "./db/UndeliveredRepo.js"
 import { DeliveryWorkerLive } from "./workers/DeliveryWorker.js"
 import { TokensLive } from "./http/Tokens.js"
@@ -74,7 +75,7 @@ const ApiRoutes = HttpLayerRouter.addHttpApi(Api).pipe(
 
 /** Every route with its services; needs a SqlClient and AppConfig. */
 export const RoutesLive = Layer.mergeAll(ApiRoutes, WsRoute, DocsRoute, MetricsRoute, RequestMiddleware, DeliveryWorkerLive, WebhookWorkerLive, CheckpointWorkerLive).pipe(
-  Layer.provide(Layer.mergeAll(Connections.Default, RealtimeHub.Default, Bus.Default)),
+  Layer.provide(Layer.mergeAll(Connections.Default, RealtimeHub.Default, Bus.Default, UserRegistry.Default)),
   Layer.provideMerge(ServicesLive),
   Layer.provide(NodeContext.layer)
 )

@@ -8,8 +8,8 @@ export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
   Effect.gen(function*() {
     const health = yield* Health
     return handlers.handle("health", () =>
-      Effect.flatMap(health.check, (report) =>
-        report.db_writable
-          ? Effect.succeed(new HealthReport({ status: "ok", uptime: report.uptime, db_writable: true }))
-          : Effect.fail(new HealthUnavailable({ status: "unavailable", uptime: report.uptime, db_writable: false }))))
+      Effect.flatMap(health.check, ({ status, ...report }) =>
+        status === "unavailable"
+          ? Effect.fail(new HealthUnavailable({ status, ...report }))
+          : Effect.succeed(new HealthReport({ status, ...report }))))
   }))

@@ -1,6 +1,7 @@
 import { Effect, Option, type Queue, type Scope } from "effect"
 import { Redis } from "../redis/Redis.js"
 import { redisBus } from "../redis/RedisBus.js"
+import { Metrics } from "../services/Metrics.js"
 import { memoryBus } from "./BusMemory.js"
 
 /** An encoded server frame for the members (and subscribers) of one room. */
@@ -75,12 +76,21 @@ export type BusSignal = BusEvent | Gap
 export interface BusShape {
   readonly publish: (event: BusEvent) => Effect.Effect<void>
   readonly subscribe: Effect.Effect<Queue.Dequeue<BusSignal>, never, Scope.Scope>
+  /** Events may have been lost (an instance died between a commit and its publish): every local socket catches up from the store. */
+  readonly gap: Effect.Effect<void>
 }
 
 export class Bus extends Effect.Service<Bus>()("realtime/Bus", {
-  dependencies: [Redis.Default],
-  scoped: Effect.flatMap(Redis, ({ connection }): Effect.Effect<BusShape, never, Scope.Scope> =>
-    Option.match(connection, { onNone: () => memoryBus, onSome: redisBus }))
+  dependencies: [Redis.Default, Metrics.Default],
+  scoped: Effect.gen(function*() {
+    const { connection } = yield* Redis
+    const metrics = yield* Metrics
+    const bus: Effect.Effect<BusShape, never, Scope.Scope> = Option.match(connection, {
+      onNone: () => memoryBus,
+      onSome: (redis) => redisBus(redis, metrics)
+    })
+    return yield* bus
+  })
 }) {}
 
 export const roomFrame = (

@@ -6,6 +6,7 @@ export const memoryBus = Effect.map(
   Effect.acquireRelease(PubSub.bounded<BusSignal>(65_536), PubSub.shutdown),
   (pubsub) => ({
     publish: (event: BusSignal) => Effect.asVoid(PubSub.publish(pubsub, event)),
-    subscribe: PubSub.subscribe(pubsub)
+    subscribe: PubSub.subscribe(pubsub),
+    gap: Effect.asVoid(PubSub.publish(pubsub, { _tag: "Gap" }))
   })
 )

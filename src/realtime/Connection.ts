@@ -19,6 +19,11 @@ const SYNC_PAGE = 500
 /** Bytes the kernel may hold for a socket before the writer waits for it to drain. */
 const HIGH_WATER = 256 * 1024
 
+/** After `server.shutdown`, how long the frames the client sent before its close (its last ack) may take to be handled. */
+const CLOSING_WAIT = Duration.seconds(2)
+/** Queued behind a client's last frames: every frame before it has been handled. */
+const HANDLED: unique symbol = Symbol("handled")
+
 const closeReasons: Record<number, string> = {
   [CloseCodes.goingAway]: "server shutting down",
   [CloseCodes.slowConsumer]: "slow consumer",
@@ -119,10 +124,9 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           kill,
           heartbeat: () => {},
           offer: (item) => {
-            if (live && item.resync !== true) {
-              if (step(item) === "done") return
-              live = false
-            }
+            if (live && item.resync !== true && step(item) === "done") return
+            // Anything that waits (a catch-up included) holds back the frames after it.
+            live = false
             // A queue this long means a consumer too slow to drain it.
             if (waiting.length >= config.sendQueueFrames) return kill(CloseCodes.slowConsumer)
             waiting.push(item)
@@ -230,8 +234,9 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
 
         // Frames from the client, one at a time in order; the reader starts with the first frame (idle sockets never have one).
         const onFrame = yield* clientFrames.make({ conn, tenantId, userId, limits: tenantLimits, reply })
-        const inbound = yield* Queue.bounded<string | Uint8Array>(256)
-        const reader = Effect.forever(Effect.flatMap(Queue.take(inbound), onFrame))
+        const inbound = yield* Queue.bounded<string | Uint8Array | typeof HANDLED>(256)
+        const handled = yield* Deferred.make<void>()
+        const reader = Effect.forever(Effect.flatMap(Queue.take(inbound), (data) => (data === HANDLED ? Deferred.succeed(handled, undefined) : onFrame(data))))
         let reading = false
 
         // Runs until the socket closes, whichever side closes it.
@@ -239,8 +244,17 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           if (!Queue.unsafeOffer(inbound, data)) kill(CloseCodes.policy)
           if (reading) return
           reading = true
-          return reader
-        }, { onOpen: open })
+          // In the socket's scope, not the reader's: a frame being handled when the socket closes is finished.
+          runFork(reader)
+        }, { onOpen: open }).pipe(
+          // After server.shutdown (the socket's last frame), what the client sent before its own close, its
+          // last ack, is handled before the socket's scope closes: a reconnect elsewhere syncs from there.
+          Effect.ensuring(Effect.suspend(() =>
+            closing === CloseCodes.goingAway && reading
+              ? Queue.offer(inbound, HANDLED).pipe(Effect.zipRight(Deferred.await(handled)), Effect.timeout(CLOSING_WAIT), Effect.ignore)
+              : Effect.void
+          ))
+        )
       }).pipe(Effect.scoped)
 
     return { run } as const

@@ -182,9 +182,6 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
       )
     }
 
-    /** Sockets of a user on this instance (the per-user connection cap). */
-    const connections = (tenantId: string, userId: string) => byUser.get(key(tenantId, userId))?.size ?? 0
-
     /** Those of `userIds` with a socket on this instance or any other. */
     const online = (tenantId: string, userIds: ReadonlyArray<string>): Effect.Effect<ReadonlySet<string>> => {
       const here = new Set<string>()
@@ -208,6 +205,6 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
     /** Every open socket, e.g. to tell them all the server is going away. */
     const all = () => [...byUser.values()].flatMap((set) => [...set])
 
-    return { register, follow, unfollow, deliver, connections, online, isOnline, resync, all } as const
+    return { register, follow, unfollow, deliver, online, isOnline, resync, all } as const
   })
 }) {}

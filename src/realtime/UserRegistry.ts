@@ -2,6 +2,8 @@ import { Duration, Effect, Option, type Scope } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { Redis } from "../redis/Redis.js"
 import { redisUserRegistry } from "../redis/RedisUserRegistry.js"
+import { Bus } from "./Bus.js"
+import { socketCounts } from "./SocketCounts.js"
 
 /**
  * Which users have sockets on other instances, for the "is this user connected" check and for
@@ -24,22 +26,37 @@ export interface UserRegistryShape {
   readonly elsewhere: (tenantId: string, userIds: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>>
   /** How long an instance that died without a word may still look alive. */
   readonly staleAfter: Duration.Duration
+  /**
+   * Takes one of the user's `max` sockets, on every instance together, until the scope closes;
+   * false (nothing taken) when they are all in use. A dead instance's sockets stop counting with its lease.
+   */
+  readonly claimSocket: (tenantId: string, userId: string, max: number) => Effect.Effect<boolean, never, Scope.Scope>
 }
 
 const nobody: ReadonlySet<string> = new Set()
 
 /** One instance: nobody is anywhere else. */
-export const memoryUserRegistry: UserRegistryShape = {
-  arrive: () => Effect.succeed(false),
-  leave: () => Effect.void,
-  depart: () => Effect.succeed(false),
-  settle: () => Effect.succeed(false),
-  elsewhere: () => Effect.succeed(nobody),
-  staleAfter: Duration.zero
+export const memoryUserRegistry = (): UserRegistryShape => {
+  const sockets = socketCounts()
+  return {
+    arrive: () => Effect.succeed(false),
+    leave: () => Effect.void,
+    depart: () => Effect.succeed(false),
+    settle: () => Effect.succeed(false),
+    elsewhere: () => Effect.succeed(nobody),
+    staleAfter: Duration.zero,
+    claimSocket: (tenantId, userId, max) => {
+      const key = `${tenantId}/${userId}`
+      return Effect.acquireRelease(
+        Effect.sync(() => sockets.take(key, max) !== undefined),
+        (taken) => Effect.sync(() => taken && sockets.give(key))
+      )
+    }
+  }
 }
 
 export class UserRegistry extends Effect.Service<UserRegistry>()("realtime/UserRegistry", {
-  dependencies: [Redis.Default, AppConfig.Default],
-  scoped: Effect.flatMap(Redis, ({ connection }): Effect.Effect<UserRegistryShape, never, Scope.Scope | AppConfig> =>
-    Option.match(connection, { onNone: () => Effect.succeed(memoryUserRegistry), onSome: redisUserRegistry }))
+  dependencies: [Redis.Default, AppConfig.Default, Bus.Default],
+  scoped: Effect.flatMap(Redis, ({ connection }): Effect.Effect<UserRegistryShape, never, Scope.Scope | AppConfig | Bus> =>
+    Option.match(connection, { onNone: () => Effect.sync(memoryUserRegistry), onSome: redisUserRegistry }))
 }) {}

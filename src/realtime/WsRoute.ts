@@ -1,6 +1,6 @@
 import { HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Deferred, Effect, FiberSet, Option, Redacted, Schema } from "effect"
+import { Deferred, Effect, Exit, FiberSet, Option, Redacted, Schema, Scope } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { Unauthenticated, ValidationError } from "../domain/Errors.js"
 import { UserId } from "../domain/Ids.js"
@@ -10,7 +10,7 @@ import { noteRequest } from "../http/RequestLog.js"
 import { Tenants } from "../services/Tenants.js"
 import { Tokens } from "../services/Tokens.js"
 import { Connections } from "./Connection.js"
-import { RealtimeHub } from "./Hub.js"
+import { UserRegistry } from "./UserRegistry.js"
 
 const decodeUserId = Schema.decodeUnknownOption(UserId)
 
@@ -20,7 +20,7 @@ export const WsRoute = HttpLayerRouter.use((router) =>
     const config = yield* AppConfig
     const tenants = yield* Tenants
     const tokens = yield* Tokens
-    const hub = yield* RealtimeHub
+    const registry = yield* UserRegistry
     const connections = yield* Connections
     const lifecycle = yield* Lifecycle
     const runSocket = yield* FiberSet.makeRuntime<never>()
@@ -53,10 +53,14 @@ export const WsRoute = HttpLayerRouter.use((router) =>
         }
         const { tenant, userId } = auth.right
         yield* noteRequest({ tenant_id: tenant.tenant.tenant_id, user_id: userId })
-        if (hub.connections(tenant.tenant.tenant_id, userId) >= config.maxConnectionsPerUser) {
+        // The socket's place under the per-user cap (on every instance together when they share Redis), held until the socket is done.
+        const place = yield* Scope.make()
+        const release = Scope.close(place, Exit.void)
+        if (!(yield* Scope.extend(registry.claimSocket(tenant.tenant.tenant_id, userId, config.maxConnectionsPerUser), place))) {
+          yield* release
           return errorResponse(429, "RATE_LIMIT_EXCEEDED", `at most ${config.maxConnectionsPerUser} connections per user`)
         }
-        const socket = yield* Effect.orDie(request.upgrade)
+        const socket = yield* Effect.orDie(request.upgrade).pipe(Effect.onError(() => release))
         // The socket's program runs in a fiber of its own, from the route's runtime rather than the
         // request's (whose context, copied at every layer of the request, it would otherwise keep
         // for the socket's whole life); the request answers once the upgrade is done.
@@ -64,7 +68,7 @@ export const WsRoute = HttpLayerRouter.use((router) =>
         const session = { tenant, userId, netSocket: NodeHttpServerRequest.toIncomingMessage(request).socket }
         runSocket(lifecycle.track(connections.run(session, socket, Deferred.succeed(upgraded, undefined))).pipe(
           Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)),
-          Effect.ensuring(Deferred.succeed(upgraded, undefined)),
+          Effect.ensuring(Effect.zipRight(release, Deferred.succeed(upgraded, undefined))),
           Effect.annotateLogs({ route: "/ws", tenant_id: tenant.tenant.tenant_id, user_id: userId })
         ))
         yield* Deferred.await(upgraded)

@@ -2,6 +2,7 @@ import { Data, Duration, Effect, Option, Redacted, Runtime, type Scope } from "e
 import { Redis as IORedis, type RedisOptions } from "ioredis"
 import * as crypto from "node:crypto"
 import { AppConfig } from "../AppConfig.js"
+import { Metrics } from "../services/Metrics.js"
 
 /** Redis did not answer: the caller degrades to what one instance can do alone. */
 export class RedisUnavailable extends Data.TaggedError("RedisUnavailable")<{ readonly cause: unknown }> {}
@@ -77,14 +78,21 @@ export const makeOutage = (what: string, meanwhile: string) =>
     }
   })
 
-const connect = (url: string, name: string, overrides: RedisOptions = {}) =>
+const connect = (url: string, name: string, metrics: Metrics, overrides: RedisOptions = {}) =>
   Effect.gen(function*() {
     const outage = yield* makeOutage(`Redis connection (${name})`, "reconnecting")
     const client = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const client = new IORedis(url, { ...options, ...overrides, connectionName: `chatapi-${name}` })
+        let wasReady = false
+        metrics.redisConnection(name, false, false)
         client.on("error", outage.failed)
-        client.on("ready", outage.recovered)
+        client.on("ready", () => {
+          metrics.redisConnection(name, true, wasReady)
+          wasReady = true
+          outage.recovered()
+        })
+        client.on("close", () => metrics.redisConnection(name, false, false))
         return client
       }),
       // QUIT waits for a reconnect that may never come; after a second the socket is just closed.
@@ -100,14 +108,15 @@ const connect = (url: string, name: string, overrides: RedisOptions = {}) =>
 
 /** The Redis connection when REDIS_URL is set; `None` keeps every seam in process. */
 export class Redis extends Effect.Service<Redis>()("redis/Redis", {
-  dependencies: [AppConfig.Default],
+  dependencies: [AppConfig.Default, Metrics.Default],
   scoped: Effect.gen(function*() {
     const config = yield* AppConfig
+    const metrics = yield* Metrics
     const redisUrl = Option.filter(config.redisUrl, (url) => Redacted.value(url).trim() !== "")
     if (Option.isNone(redisUrl)) return { connection: Option.none<RedisConnection>() }
     const url = Redacted.value(redisUrl.value)
     const instanceId = crypto.randomBytes(9).toString("base64url")
-    const client = yield* connect(url, "commands")
+    const client = yield* connect(url, "commands", metrics)
     const ready = yield* Effect.async<void>((resume) => {
       if (client.status === "ready") return resume(Effect.void)
       const done = () => resume(Effect.void)
@@ -134,7 +143,7 @@ export class Redis extends Effect.Service<Redis>()("redis/Redis", {
       instanceId,
       call,
       // A subscriber's commands wait for the connection rather than fail.
-      dedicated: connect(url, "subscriber", { enableOfflineQueue: true, autoResubscribe: false, maxRetriesPerRequest: null })
+      dedicated: connect(url, "subscriber", metrics, { enableOfflineQueue: true, autoResubscribe: false, maxRetriesPerRequest: null })
     }
     return { connection: Option.some(connection) }
   })

@@ -1,4 +1,5 @@
 import { Effect, Queue, type Scope } from "effect"
+import type { Metrics } from "../services/Metrics.js"
 import type { BusEvent, BusShape, BusSignal } from "../realtime/Bus.js"
 import { memoryBus } from "../realtime/BusMemory.js"
 import { makeOutage, type RedisConnection } from "./Redis.js"
@@ -14,19 +15,26 @@ const GAP: BusSignal = { _tag: "Gap" }
  * dropped (counted, one warning per outage) and sends go on; after resubscribing, every local
  * socket catches up from the store.
  */
-export const redisBus = (redis: RedisConnection): Effect.Effect<BusShape, never, Scope.Scope> =>
+export const redisBus = (redis: RedisConnection, metrics: Metrics): Effect.Effect<BusShape, never, Scope.Scope> =>
   Effect.gen(function*() {
     const local = yield* memoryBus
     const channel = `${redis.prefix}bus`
     const self = `${redis.instanceId} `
-    const dropped = yield* makeOutage("Redis bus", "live events stay on this instance; other instances catch up from the store")
+    const outage = yield* makeOutage("Redis bus", "live events stay on this instance; other instances catch up from the store")
+    const unpublished = (cause?: unknown) => {
+      metrics.busDropped("redis_unavailable")
+      outage.failed(cause)
+    }
     const inbox = yield* Queue.dropping<string>(65_536)
     /** The inbox was full and dropped some: as good as a disconnect. */
     let overflowed = false
     const subscriber = yield* redis.dedicated
 
     subscriber.on("message", (_channel: string, message: string) => {
-      if (!message.startsWith(self) && !Queue.unsafeOffer(inbox, message)) overflowed = true
+      if (!message.startsWith(self) && !Queue.unsafeOffer(inbox, message)) {
+        overflowed = true
+        metrics.busDropped("inbox_full")
+      }
     })
     // Resubscribed by hand, so the catch-up starts only once the subscription is live again.
     const subscribe = (): void => {
@@ -37,7 +45,7 @@ export const redisBus = (redis: RedisConnection): Effect.Effect<BusShape, never,
     }
     subscriber.on("ready", subscribe)
     if (subscriber.status === "ready") subscribe()
-    redis.client.on("ready", dropped.recovered)
+    redis.client.on("ready", outage.recovered)
 
     const decode = (message: string): BusSignal | undefined => {
       if (message === RESUBSCRIBED) return GAP
@@ -68,11 +76,11 @@ export const redisBus = (redis: RedisConnection): Effect.Effect<BusShape, never,
       Effect.zipRight(
         local.publish(event),
         Effect.sync(() => {
-          if (redis.client.status !== "ready") return dropped.failed()
+          if (redis.client.status !== "ready") return unpublished()
           // Not awaited: a send never waits on Redis. One connection keeps publish order.
-          redis.client.publish(channel, self + JSON.stringify(event)).catch(dropped.failed)
+          redis.client.publish(channel, self + JSON.stringify(event)).catch(unpublished)
         })
       )
 
-    return { publish, subscribe: local.subscribe }
+    return { publish, subscribe: local.subscribe, gap: local.gap }
   })

@@ -40,6 +40,14 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers
     })
+    const busDropped = new client.Counter({
+      name: "chatapi_bus_events_dropped_total",
+      help: "Bus events other instances did not get live (sockets catch up from the store): not published while Redis was down, or arrived faster than this instance took them",
+      labelNames: ["reason"],
+      registers
+    })
+    const redisReconnects = new client.Counter({ name: "chatapi_redis_reconnects_total", help: "Redis connections ready again after a loss", labelNames: ["connection"], registers })
+    const redisConnected = new client.Gauge({ name: "chatapi_redis_connected", help: "1 while a Redis connection is ready", labelNames: ["connection"], registers })
     const db = config.database
     new client.Gauge({
       name: "chatapi_sqlite_wal_bytes",
@@ -75,6 +83,11 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
       deadLettered: (kind: "message" | "notification" | "webhook") => deadLetters.inc({ kind }),
       webhookCall: (event: string, outcome: "delivered" | "failed" | "dead_lettered") => webhooks.inc({ event, outcome }),
       rateLimited: (transport: "rest" | "ws") => rateLimited.inc({ transport }),
+      busDropped: (reason: "redis_unavailable" | "inbox_full") => busDropped.inc({ reason }),
+      redisConnection: (connection: string, ready: boolean, reconnected: boolean) => {
+        redisConnected.set({ connection }, ready ? 1 : 0)
+        if (reconnected) redisReconnects.inc({ connection })
+      },
       request: (method: string, route: string, status: number, seconds: number) =>
         requests.observe({ method, route, status: String(status) }, seconds)
     } as const

@@ -43,3 +43,25 @@ export const fullHistory = async (api: Api, user: string, roomId: string) => {
 }
 
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+
+/** A `message` frame of one room. */
+export const isMessage = (roomId: string) => (f: { readonly type: string; readonly room_id?: unknown }) => f.type === "message" && f.room_id === roomId
+
+/** Waits until a line of the server's log contains `text`. */
+export const logged = async (server: { readonly logs: ReadonlyArray<string> }, text: string, timeoutMs = 10_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!server.logs.some((l) => l.includes(text))) {
+    if (Date.now() > deadline) throw new Error(`no log line with ${JSON.stringify(text)} within ${timeoutMs} ms`)
+    await sleep(50)
+  }
+}
+
+/** Polls `probe` until it returns true, at most `timeoutMs`; the last value otherwise. */
+export const eventually = async (probe: () => Promise<boolean>, timeoutMs: number, intervalMs = 100) => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await probe()) return true
+    if (Date.now() > deadline) return false
+    await sleep(intervalMs)
+  }
+}

@@ -1,43 +1,39 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { deleteKeys, type OwnRedis, ownRedis, redisGate, testPrefix } from "../support/redis.js"
-import { client, createTenant, type RunningServer, startServer, tempDir } from "../support/server.js"
+import { type Cluster, metric, startCluster } from "../support/cluster.js"
+import { type OwnRedis, ownRedis, redisGate } from "../support/redis.js"
+import { client, type RunningServer } from "../support/server.js"
 import { connectWs, type Frame } from "../support/ws.js"
-import { FAST, range, sleep } from "./_helpers.js"
+import { eventually, FAST, fullHistory, isMessage, logged, range, sleep } from "./_helpers.js"
 
 const gate = await redisGate()
-const isMessage = (roomId: string) => (f: Frame) => f.type === "message" && f.room_id === roomId
 
-const logged = async (server: RunningServer, text: string, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!server.logs.some((l) => l.includes(text))) {
-    if (Date.now() > deadline) throw new Error(`no log line with ${JSON.stringify(text)} within ${timeoutMs} ms`)
-    await sleep(50)
-  }
+const health = async (server: RunningServer) => {
+  const res = await fetch(`${server.url}/health`)
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
 }
 
 describe.skipIf(gate.skip)("Redis outages and a killed instance, under two instances", () => {
-  const prefix = testPrefix()
   let redis: OwnRedis | undefined
+  let cluster: Cluster
   let servers: Array<RunningServer> = []
-  let tenant: Awaited<ReturnType<typeof createTenant>>
+  let tenant: Cluster["tenant"]
 
   beforeAll(async () => {
     if (gate.failure !== undefined) throw new Error(gate.failure)
     // A redis-server of this test's own: the machine's shared one is never stopped.
     redis = await ownRedis()
-    const dataDir = tempDir()
-    const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, WORKER_INTERVAL: "200ms", RETRY_INTERVAL: "1s", PRESENCE_GRACE: "1s" }
-    for (let i = 0; i < 2; i++) servers.push(await startServer({ dataDir, env }))
-    tenant = await createTenant(servers[0]!.url, "outage", FAST)
+    cluster = await startCluster(2, {
+      redisUrl: redis.url,
+      env: { WORKER_INTERVAL: "200ms", RETRY_INTERVAL: "1s", PRESENCE_GRACE: "1s" },
+      tenantConfig: FAST
+    })
+    servers = cluster.servers
+    tenant = cluster.tenant
   })
   afterAll(async () => {
-    await Promise.all(servers.map((s) => s.stop()))
-    servers = []
-    if (redis !== undefined) {
-      await redis.start().catch(() => undefined)
-      await deleteKeys(prefix, redis.url).catch(() => undefined)
-      await redis.stop()
-    }
+    if (redis !== undefined) await redis.start().catch(() => undefined)
+    await cluster?.stop()
+    await redis?.stop()
   })
 
   it("keeps answering sends while Redis is down, and a connected client gets everything once it is back", async () => {
@@ -86,6 +82,58 @@ describe.skipIf(gate.skip)("Redis outages and a killed instance, under two insta
     expect(val.frames.filter(isMessage(room)).map((f) => f.seq)).toEqual(range(1, 3))
     await val.close()
   })
+
+  it("loses nothing when Redis stops for a few seconds while both instances take sends, and says so in /health and /metrics", async () => {
+    const room = (await cluster.api(0).as("ola").post("/rooms", { type: "group", members: ["pat", "qui"] })).body.room_id as string
+    const onA = await cluster.ws(0, "pat")
+    const onB = await cluster.ws(1, "qui")
+    const droppedBefore = await Promise.all(servers.map((s) => metric(s, "chatapi_bus_events_dropped_total", { reason: "redis_unavailable" })))
+    const acknowledged = new Map<string, number>()
+    let done = false
+    const traffic = [0, 1].map(async (i) => {
+      for (let n = 0; !done; n++) {
+        const res = await cluster.api(i).as(i === 0 ? "ola" : "qui").post(`/rooms/${room}/messages`, { content: `${i}-${n}` })
+        expect(res.status, "a send never fails on Redis").toBe(201)
+        acknowledged.set(res.body.message_id, res.body.seq)
+        await sleep(20)
+      }
+    })
+    let during: Awaited<ReturnType<typeof health>> | undefined
+    const outage = (async () => {
+      expect(await eventually(async () => acknowledged.size >= 20, 10_000)).toBe(true)
+      await redis!.stop()
+      const sentBefore = acknowledged.size
+      await sleep(1_000)
+      during = await health(servers[0]!)
+      await sleep(2_000)
+      expect(acknowledged.size, "sends went on during the outage").toBeGreaterThan(sentBefore)
+      await redis!.start()
+      await logged(servers[1]!, "Redis bus available again", 15_000)
+      await sleep(1_000)
+      done = true
+    })()
+    await Promise.all([...traffic, outage])
+
+    const history = await fullHistory(cluster.api(0), "pat", room)
+    expect(history.map((m) => m.seq)).toEqual(range(1, history.length))
+    expect(history.length).toBe(acknowledged.size)
+    for (const socket of [onA, onB]) {
+      await socket.waitFor(isMessage(room), history.length, 15_000)
+      await sleep(200)
+      expect(socket.frames.filter(isMessage(room)).map((f) => f.message_id), "each once, in order").toEqual(history.map((m) => m.message_id))
+    }
+
+    expect(during, "Redis down: degraded, still 200").toEqual({ status: 200, body: expect.objectContaining({ status: "degraded", redis: "down", db_writable: true }) })
+    expect(await eventually(async () => (await health(servers[0]!)).body.redis === "up", 5_000)).toBe(true)
+    expect((await health(servers[0]!)).body).toMatchObject({ status: "ok", redis: "up" })
+    for (const [i, server] of servers.entries()) {
+      expect(await metric(server, "chatapi_bus_events_dropped_total", { reason: "redis_unavailable" }), "events not published").toBeGreaterThan(droppedBefore[i]!)
+      expect(await metric(server, "chatapi_redis_reconnects_total", { connection: "commands" })).toBeGreaterThanOrEqual(1)
+      expect(await metric(server, "chatapi_redis_reconnects_total", { connection: "subscriber" })).toBeGreaterThanOrEqual(1)
+      expect(await metric(server, "chatapi_redis_connected", { connection: "commands" })).toBe(1)
+    }
+    await Promise.all([onA.close(), onB.close()])
+  }, 60_000)
 
   it("still tells offline for a user whose instance was killed while they were on it", async () => {
     const viaB = client(servers[1]!.url, tenant.apiKey).as("obs")

@@ -1,42 +1,38 @@
 import { ConfigProvider, Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { memoryBuckets, RateLimiter } from "../../src/services/RateLimiter.js"
+import { type Cluster, metric, startCluster } from "../support/cluster.js"
 import { closeAllReceivers, startReceiver, type WebhookCall } from "../support/receiver.js"
 import { deleteKeys, keysUnder, REDIS_URL, redisGate, testPrefix } from "../support/redis.js"
-import { client, createTenant, MASTER_KEY, type RunningServer, startServer, tempDir } from "../support/server.js"
+import { client, createTenant, type RunningServer } from "../support/server.js"
 import { connectWs, type Frame } from "../support/ws.js"
-import { FAST, range, sleep } from "./_helpers.js"
+import { FAST, isMessage, range, sleep } from "./_helpers.js"
 
 const gate = await redisGate()
-const isMessage = (roomId: string) => (f: Frame) => f.type === "message" && f.room_id === roomId
 const presenceOf = (userId: string) => (f: Frame) => f.type === "presence.update" && f.user_id === userId
 
 /** Messages a server wrote to sockets as they happened (not by sync or retry). */
-const liveDeliveries = async (server: RunningServer) => {
-  const text = await (await fetch(`${server.url}/metrics`, { headers: { "x-master-key": MASTER_KEY } })).text()
-  return Number(/^chatapi_deliveries_total\{path="live",kind="message"\} (\d+)/m.exec(text)?.[1] ?? 0)
-}
+const liveDeliveries = (server: RunningServer) => metric(server, "chatapi_deliveries_total", { path: "live", kind: "message" })
 
 describe.skipIf(gate.skip)("three instances on one store and one Redis", () => {
-  const prefix = testPrefix()
+  let cluster: Cluster
   let servers: Array<RunningServer> = []
-  let tenant: Awaited<ReturnType<typeof createTenant>>
-  const api = (i: number) => client(servers[i]!.url, tenant.apiKey)
-  const ws = (i: number, user: string) => connectWs(servers[i]!.url, { headers: { "x-api-key": tenant.apiKey, "x-user-id": user } })
+  let prefix: string
+  const api = (i: number) => cluster.api(i)
+  const ws = (i: number, user: string) => cluster.ws(i, user)
 
   beforeAll(async () => {
     if (gate.failure !== undefined) throw new Error(gate.failure)
-    const dataDir = tempDir()
-    const env = { REDIS_URL, REDIS_PREFIX: prefix, PRESENCE_GRACE: "1s", WORKER_INTERVAL: "200ms", WEBHOOK_ALLOW_PRIVATE: "true" }
-    // One after the other: the first one migrates the shared store.
-    for (let i = 0; i < 3; i++) servers.push(await startServer({ dataDir, env }))
-    tenant = await createTenant(servers[0]!.url, "scale", FAST)
+    cluster = await startCluster(3, {
+      env: { PRESENCE_GRACE: "1s", WORKER_INTERVAL: "200ms", WEBHOOK_ALLOW_PRIVATE: "true" },
+      tenantConfig: FAST
+    })
+    servers = cluster.servers
+    prefix = cluster.prefix
   })
   afterAll(async () => {
     await closeAllReceivers()
-    await Promise.all(servers.map((s) => s.stop()))
-    servers = []
-    if (gate.failure === undefined) await deleteKeys(prefix)
+    await cluster?.stop()
   })
 
   it("delivers a message sent through A to a socket on B", async () => {

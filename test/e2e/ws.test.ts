@@ -1,11 +1,10 @@
 import * as crypto from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createTenant, type RunningServer, startServer } from "../support/server.js"
-import { connectWs, type Frame } from "../support/ws.js"
-import { FAST, range } from "./_helpers.js"
+import { connectWs } from "../support/ws.js"
+import { FAST, isMessage, range } from "./_helpers.js"
 
 const TOKEN_SECRET = "a-test-token-secret-of-some-length"
-const isMessage = (roomId: string) => (f: Frame) => f.type === "message" && f.room_id === roomId
 
 describe("WebSocket /ws", () => {
   let server: RunningServer

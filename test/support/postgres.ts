@@ -13,17 +13,19 @@ const PREFIX = "chatapi_test_"
 /** Databases left by a run that was killed are dropped by a later run, once surely abandoned. */
 const STALE_MS = 6 * 3_600_000
 
-/** Runs `f` on a one-connection pool to the admin database; rejects with the driver's own error. */
-const withAdmin = async <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) => {
+/** Runs `f` on a one-connection pool to the database at `url`; rejects with the driver's own error. */
+export const withPostgres = async <A>(url: string, f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) => {
   const exit = await Effect.runPromiseExit(
     Effect.flatMap(PgClient.PgClient, f).pipe(
-      Effect.provide(PgClient.layer({ url: Redacted.make(adminUrl), maxConnections: 1, connectTimeout: "3 seconds" }))
+      Effect.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 1, connectTimeout: "3 seconds" }))
     )
   )
   if (Exit.isSuccess(exit)) return exit.value
   const error = Cause.squash(exit.cause) as { cause?: unknown }
   throw error.cause instanceof Error ? error.cause : error
 }
+
+const withAdmin = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) => withPostgres(adminUrl, f)
 
 export const dsnOf = (database: string) => {
   const url = new URL(adminUrl)

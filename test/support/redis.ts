@@ -62,6 +62,16 @@ export const keysUnder = async (prefix: string, url = REDIS_URL) => {
   }
 }
 
+/** Runs one command on the Redis at `url`. */
+export const redisCommand = async (url: string, name: string, ...args: Array<string>) => {
+  const client = await connect(url)
+  try {
+    return await client.call(name, ...args)
+  } finally {
+    client.disconnect()
+  }
+}
+
 /** Deletes every key under `prefix`. */
 export const deleteKeys = async (prefix: string, url = REDIS_URL) => {
   const keys = await keysUnder(prefix, url)
@@ -118,14 +128,7 @@ export const ownRedis = async (): Promise<OwnRedis> => {
       proc.once("exit", () => resolve())
       proc.kill("SIGKILL")
     })
-  const command = async (name: string, ...args: Array<string>) => {
-    const client = await connect(url)
-    try {
-      return await client.call(name, ...args)
-    } finally {
-      client.disconnect()
-    }
-  }
+  const command = (name: string, ...args: Array<string>) => redisCommand(url, name, ...args)
   // Never outlive the test process, even when it ends without running afterAll.
   process.once("exit", () => child?.kill("SIGKILL"))
   await start()

@@ -31,6 +31,9 @@ const databaseFor = async (dataDir: string) => {
   return name
 }
 
+/** With CHATAPI_TEST_STORE=postgres: the DSN of the database that stands for `dataDir`. */
+export const storeDsn = async (dataDir: string) => dsnOf(await databaseFor(dataDir))
+
 const forgetDatabase = async (dataDir: string) => {
   const name = databases.get(dataDir)
   if (name === undefined) return
