@@ -1,7 +1,8 @@
-import { FetchHttpClient, type HttpApi, HttpApiClient, type HttpApiGroup, HttpClient, HttpClientRequest } from "@effect/platform"
+import { FetchHttpClient, type HttpApi, HttpApiClient, HttpApiError, type HttpApiGroup, HttpClient, HttpClientRequest } from "@effect/platform"
 import type { HttpClientResponse } from "@effect/platform/HttpClientResponse"
 import { Cause, Effect, Exit } from "effect"
 import { Api } from "../api/Api.js"
+import { ValidationError } from "../domain/Errors.js"
 
 export interface RestOptions {
   /** The chatapi base URL, e.g. `http://localhost:8080`. */
@@ -12,6 +13,20 @@ export interface RestOptions {
   readonly userId?: string | undefined
 }
 
+/**
+ * Every 400 has the same wire body, so the client decodes it as the API's `HttpApiDecodeError`
+ * whichever error the server meant: it is handed on as one `ValidationError`, field included.
+ */
+const asValidationError = (response: Effect.Effect<unknown, unknown>) =>
+  Effect.catchIf(
+    response,
+    (e): e is HttpApiError.HttpApiDecodeError => e instanceof HttpApiError.HttpApiDecodeError,
+    (e) => {
+      const field = e.issues[0]?.path.map(String).join(".")
+      return Effect.fail(new ValidationError({ message: e.message, ...(field ? { field } : {}) }))
+    }
+  )
+
 /** An `HttpApi` client whose every request carries `headers`. */
 export const makeApiClient = <Id extends string, Groups extends HttpApiGroup.HttpApiGroup.Any, E, R>(
   api: HttpApi.HttpApi<Id, Groups, E, R>,
@@ -20,7 +35,8 @@ export const makeApiClient = <Id extends string, Groups extends HttpApiGroup.Htt
 ) =>
   HttpApiClient.make(api, {
     baseUrl,
-    transformClient: HttpClient.mapRequest(HttpClientRequest.setHeaders(headers))
+    transformClient: HttpClient.mapRequest(HttpClientRequest.setHeaders(headers)),
+    transformResponse: asValidationError
   })
 
 const headersOf = (options: RestOptions): Record<string, string> => ({
