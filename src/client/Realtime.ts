@@ -174,7 +174,8 @@ export const make = (options: RealtimeOptions): Effect.Effect<Realtime, never, S
       const writeRaw = yield* socket.writer
       const queue = yield* Queue.unbounded<string>()
       const writer = Queue.take(queue).pipe(Effect.flatMap(writeRaw), Effect.forever)
-      yield* Effect.raceAll([socket.runRaw(onFrame, { onOpen: opened(queue) }), writer, liveness])
+      // Whichever ends first, by a close, a write error or silence, ends this socket.
+      yield* socket.runRaw(onFrame, { onOpen: opened(queue) }).pipe(Effect.raceFirst(writer), Effect.raceFirst(liveness))
     }).pipe(
       Effect.scoped,
       Effect.provide(sockets),
