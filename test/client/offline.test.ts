@@ -1,0 +1,79 @@
+import { afterAll, describe, expect, it } from "vitest"
+import { FAST, fullHistory, range } from "../e2e/_helpers.js"
+import { startProxy } from "../support/proxy.js"
+import { createTenant, startServer } from "../support/server.js"
+import { chatUser, eventually, expectOnceAndInOrder } from "./_helpers.js"
+
+const cleanup: Array<() => Promise<unknown>> = []
+afterAll(async () => {
+  for (const f of cleanup.reverse()) await f()
+})
+
+const setup = async (name: string) => {
+  const server = await startServer()
+  cleanup.push(() => server.stop("SIGKILL"))
+  const proxy = await startProxy(server.port)
+  cleanup.push(() => proxy.close())
+  const { apiKey, api } = await createTenant(server.url, name, FAST)
+  const room = (await api.as("dan").post("/rooms", { type: "group", members: ["eve"] })).body.room_id as string
+  const dan = chatUser(proxy.url, apiKey, "dan", { readAll: true })
+  const eve = chatUser(server.url, apiKey, "eve", { readAll: true })
+  cleanup.push(() => dan.client.close(), () => eve.client.close())
+  await Promise.all([dan.client.connect(), eve.client.connect()])
+  return { api, proxy, room, dan, eve }
+}
+
+describe("SDK offline queue", () => {
+  it("sends made while offline are queued, sent on reconnect in order, and stored once", async () => {
+    const { api, dan, eve, proxy, room } = await setup("sdk-offline")
+    proxy.cut()
+    await eventually(() => dan.client.status === "offline")
+
+    const sends = range(1, 8).map((i) => dan.client.send(room, `queued ${i}`))
+    await new Promise((r) => setTimeout(r, 500))
+    expect(await fullHistory(api, "eve", room)).toEqual([])
+
+    proxy.restore()
+    const sent = await Promise.all(sends)
+    expect(sent.map((m) => m.seq)).toEqual(range(1, 8))
+    const stored = await fullHistory(api, "eve", room)
+    expect(stored.map((m) => m.content)).toEqual(range(1, 8).map((i) => `queued ${i}`))
+    expect(stored.map((m) => m.client_msg_id)).toEqual(sent.map((m) => m.client_msg_id))
+    expect(stored.map((m) => m.message_id)).toEqual(sent.map((m) => m.message_id))
+
+    // A resend with the same client_msg_id is the original message, not a second one.
+    const again = await dan.client.send(room, "queued 1", { clientMsgId: sent[0]!.client_msg_id })
+    expect(again.message_id).toBe(sent[0]!.message_id)
+    expect(await fullHistory(api, "eve", room)).toHaveLength(8)
+
+    await eventually(() => eve.messages.length === 8)
+    expectOnceAndInOrder(eve.messages)
+    expect(dan.sent.map((m) => m.message_id)).toEqual(sent.map((m) => m.message_id))
+  })
+
+  it("sends stored but never confirmed are resent after the reconnect with their client_msg_id: each stored once", async () => {
+    const { api, dan, eve, proxy, room } = await setup("sdk-inflight")
+    // The replies are lost on the way back: the server stores every send, the client hears of none.
+    proxy.mute()
+    const sends = range(1, 20).map((i) => dan.client.send(room, `flight ${i}`))
+    await eventually(async () => (await fullHistory(api, "eve", room)).length === 20)
+    expect(dan.sent).toEqual([])
+    proxy.cut()
+    await eventually(() => dan.client.status === "offline")
+    proxy.restore()
+    const sent = await Promise.all(sends)
+    expect(new Set(sent.map((m) => m.message_id)).size).toBe(20)
+
+    const stored = await fullHistory(api, "eve", room)
+    expect(stored.map((m) => m.seq)).toEqual(range(1, 20))
+    expect(stored.map((m) => m.message_id)).toEqual(sent.map((m) => m.message_id))
+    expect(stored.map((m) => m.client_msg_id)).toEqual(sent.map((m) => m.client_msg_id))
+
+    await eventually(() => eve.messages.length === 20)
+    expectOnceAndInOrder(eve.messages)
+    // Dan's application heard of each of its sends once: the reconnect sync brought them before the resends were answered.
+    await new Promise((r) => setTimeout(r, 300))
+    const danSeen = [...dan.sent.map((m) => m.message_id), ...dan.messages.map((m) => m.message_id)]
+    expect(danSeen.sort()).toEqual(sent.map((m) => m.message_id).sort())
+  })
+})
