@@ -64,12 +64,16 @@ async function openRoom(roomId) {
   $("composer").hidden = false
   renderRooms()
   renderMessages()
-  const [page, list] = await Promise.all([
+  const [page, list, presence] = await Promise.all([
     api.rooms.history({ path: { room_id: roomId }, urlParams: {} }),
-    api.rooms.members({ path: { room_id: roomId } })
+    api.rooms.members({ path: { room_id: roomId } }),
+    api.rooms.presence({ path: { room_id: roomId } })
   ])
   for (const m of page.messages) addMessage(m)
   members = list.members
+  for (const m of members) if (m.user_id !== me) online.delete(m.user_id)
+  for (const user of presence.online) online.add(user)
+  renderRooms()
   renderMembers()
   markRead()
   $("text").focus()

@@ -22,6 +22,9 @@ export class DemoAuth extends HttpApiMiddleware.Tag<DemoAuth>()("api/DemoAuth", 
   security: { token: HttpApiSecurity.bearer }
 }) {}
 
+/** The room's members connected right now: the snapshot that `presence.update` events then keep current. */
+export class RoomPresence extends Schema.Class<RoomPresence>("RoomPresence")({ online: Schema.Array(UserIdSchema) }) {}
+
 /** Signing in to the demo: any user id of the demo tenant, no password (it is a demo). */
 export class DemoSessionApi extends HttpApiGroup.make("session")
   .add(
@@ -42,6 +45,7 @@ export class DemoRoomsApi extends HttpApiGroup.make("rooms")
       .addSuccess(ExistingRoom, { status: 200 })
   )
   .add(HttpApiEndpoint.get("members", "/demo/rooms/:room_id/members").setPath(RoomPath).addSuccess(MemberList))
+  .add(HttpApiEndpoint.get("presence", "/demo/rooms/:room_id/presence").setPath(RoomPath).addSuccess(RoomPresence))
   .add(HttpApiEndpoint.get("history", "/demo/rooms/:room_id/messages").setPath(RoomPath).setUrlParams(HistoryQuery).addSuccess(MessagePage))
   .addError(Errors.ValidationError)
   .addError(Errors.NotFound)

@@ -1,10 +1,11 @@
 import { HttpApiBuilder, HttpLayerRouter } from "@effect/platform"
 import { Effect, Layer, Redacted } from "effect"
-import { DemoApi, DemoAuth, DemoCaller } from "../api/DemoApi.js"
+import { DemoApi, DemoAuth, DemoCaller, RoomPresence } from "../api/DemoApi.js"
 import { AppConfig } from "../AppConfig.js"
 import { Unauthenticated } from "../domain/Errors.js"
 import { ConnectionToken } from "../domain/Token.js"
 import { MemberList, RoomList } from "../domain/Room.js"
+import { RealtimeHub } from "../realtime/Hub.js"
 import { Messages } from "../services/Messages.js"
 import { Rooms } from "../services/Rooms.js"
 import { Tokens } from "../services/Tokens.js"
@@ -45,12 +46,18 @@ const RoomsLive = HttpApiBuilder.group(DemoApi, "rooms", (handlers) =>
   Effect.gen(function*() {
     const rooms = yield* Rooms
     const messages = yield* Messages
+    const hub = yield* RealtimeHub
     return handlers
       .handle("list", () =>
         Effect.flatMap(DemoCaller, (c) => Effect.map(rooms.list(c.tenantId, c.userId, 200), (list) => new RoomList({ rooms: list }, true))))
       .handle("create", ({ payload }) => Effect.flatMap(DemoCaller, (c) => Effect.flatMap(rooms.create(c.tenantId, c.userId, payload), createdRoom)))
       .handle("members", ({ path }) =>
         Effect.flatMap(DemoCaller, (c) => Effect.map(rooms.members(c.tenantId, c.userId, path.room_id), (members) => new MemberList({ members }, true))))
+      .handle("presence", ({ path }) =>
+        Effect.flatMap(DemoCaller, (c) =>
+          Effect.flatMap(rooms.members(c.tenantId, c.userId, path.room_id), (members) =>
+            Effect.map(hub.online(c.tenantId, members.map((m) => m.user_id)), (online) =>
+              new RoomPresence({ online: members.map((m) => m.user_id).filter((u) => online.has(u)) }, true)))))
       .handle("history", ({ path, urlParams }) => Effect.flatMap(DemoCaller, (c) => messages.history(c.tenantId, c.userId, path.room_id, urlParams)))
   }))
 

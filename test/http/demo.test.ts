@@ -53,7 +53,6 @@ describe("DEMO", () => {
     expectError(await http.request("POST", "/demo/token", { body: { user_id: "not a user" } }), 400, "VALIDATION_ERROR", "user_id")
     const bob = (await http.request("POST", "/demo/token", { body: { user_id: "bob" } })).body.token as string
     const socket = await connectWs(server.url, { query: { token: bob } })
-    await socket.close()
 
     const as = (token: string) => ({ authorization: `Bearer ${token}` })
     const alice = issued.body.token as string
@@ -73,8 +72,12 @@ describe("DEMO", () => {
     const members = await http.request("GET", `/demo/rooms/${roomId}/members`, { headers: as(bob) })
     expect(members.body.members.map((m: any) => m.user_id).sort()).toEqual(["alice", "bob"])
     expect((await http.request("GET", `/demo/rooms/${roomId}/messages?after_seq=0`, { headers: as(bob) })).body).toEqual({ messages: [], has_more: false })
+    // Presence snapshot: bob has a socket open, alice has none.
+    expect((await http.request("GET", `/demo/rooms/${roomId}/presence`, { headers: as(alice) })).body).toEqual({ online: ["bob"] })
+    await socket.close()
     const carol = (await http.request("POST", "/demo/token", { body: { user_id: "carol" } })).body.token as string
     expectError(await http.request("GET", `/demo/rooms/${roomId}/messages`, { headers: as(carol) }), 403, "FORBIDDEN")
+    expectError(await http.request("GET", `/demo/rooms/${roomId}/presence`, { headers: as(carol) }), 403, "FORBIDDEN")
 
     // Idempotent across restarts: the same demo tenant, with its rooms.
     await server.stop("SIGTERM", true)
