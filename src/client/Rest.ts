@@ -52,8 +52,14 @@ export const makeRest = (options: RestOptions) => makeApiClient(Api, options.bas
 
 export type RestClient = Effect.Effect.Success<ReturnType<typeof makeRest>>
 
+/** `headers` and `urlParams` whose fields are all optional may be left out: they default to `{}`. */
+type Loose<Req> = Omit<Req, "withResponse" | "headers" | "urlParams"> & Partial<Pick<Req, Extract<keyof Req, "headers" | "urlParams">>>
+
+/** A request with nothing required may be left out altogether. */
+type Args<Req> = {} extends Req ? [request?: Req] : [request: Req]
+
 type PromiseMethod<F> = F extends (request: infer Req) => Effect.Effect<infer A, infer _E, infer _R>
-  ? (request: Omit<Req, "withResponse">) => Promise<Exclude<A, readonly [unknown, HttpClientResponse]>>
+  ? (...args: Args<Loose<Req>>) => Promise<Exclude<A, readonly [unknown, HttpClientResponse]>>
   : never
 
 /** An `HttpApiClient` with Promises in place of Effects; a failure rejects with the typed error itself. */
@@ -73,7 +79,7 @@ export const promiseClient = <C>(client: C): PromiseClient<C> =>
       Object.fromEntries(
         Object.entries(endpoints as Record<string, (request: unknown) => Effect.Effect<unknown, unknown>>).map(([name, call]) => [
           name,
-          (request: unknown) => runPromise(call(request))
+          (request?: object) => runPromise(call({ headers: {}, urlParams: {}, ...request }))
         ])
       )
     ])
