@@ -2,11 +2,11 @@ import { Effect } from "effect"
 import type { TenantId } from "../domain/Ids.js"
 import { Tenants } from "../services/Tenants.js"
 
-export const DEMO_TENANT_NAME = "demo"
+export const DEMO_TENANT_NAME = "chatapi-demo"
 
 /**
- * The tenant the demo page acts in: the oldest tenant named "demo", created at start-up when there
- * is none. Its API key is never shown; the page works with connection tokens only.
+ * The tenant the demo page acts in: the oldest tenant named "chatapi-demo", created at start-up
+ * when there is none. Its API key is never shown; the page works with connection tokens only.
  */
 export class DemoTenant extends Effect.Service<DemoTenant>()("http/DemoTenant", {
   effect: Effect.gen(function*() {

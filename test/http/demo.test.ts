@@ -15,7 +15,7 @@ const start = async (options: Parameters<typeof startServer>[0] = {}) => {
 }
 
 const demoTenants = async (url: string) =>
-  (await client(url).request("GET", "/admin/tenants", { headers: { "x-master-key": MASTER_KEY } })).body.tenants.filter((t: any) => t.name === "demo")
+  (await client(url).request("GET", "/admin/tenants", { headers: { "x-master-key": MASTER_KEY } })).body.tenants.filter((t: any) => t.name === "chatapi-demo")
 
 describe("DEMO", () => {
   it("is off by default: no page, no demo routes, no demo tenant", async () => {
