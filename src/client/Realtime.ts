@@ -50,7 +50,9 @@ export interface Realtime {
 }
 
 interface Pending {
+  /** This send's `request_id`: its reply, on whichever socket, is matched by it. */
   readonly id: string
+  readonly clientMsgId: string
   readonly roomId: string
   readonly content: string
   readonly meta: Record<string, unknown>
@@ -110,7 +112,7 @@ export const make = (options: RealtimeOptions): Effect.Effect<Realtime, never, S
           if (p === undefined) return
           const sent: SentMessage = {
             room_id: f.room_id, seq: f.seq, message_id: f.message_id, sender_id: options.userId,
-            content: p.content, meta: p.meta, client_msg_id: p.id, created_at: f.created_at
+            content: p.content, meta: p.meta, client_msg_id: p.clientMsgId, created_at: f.created_at
           }
           if (inbox.sent(f.message_id)) emit(event("sent", sent))
           return settle(p, Exit.succeed(sent))
@@ -219,16 +221,20 @@ export const make = (options: RealtimeOptions): Effect.Effect<Realtime, never, S
       send: (roomId, content, sendOptions = {}) =>
         Effect.suspend(() => {
           if (status === "closed") return Effect.fail(closed())
-          const id = sendOptions.clientMsgId ?? newId()
-          const existing = pending.get(id)
+          const id = newId()
+          const clientMsgId = sendOptions.clientMsgId ?? id
+          // The same key again while the first is still on its way: one send, one answer.
+          const existing = sendOptions.clientMsgId === undefined
+            ? undefined
+            : [...pending.values()].find((p) => p.roomId === roomId && p.clientMsgId === clientMsgId)
           if (existing !== undefined) return Deferred.await(existing.done)
           const meta = sendOptions.meta ?? {}
           const frame = JSON.stringify({
-            type: "send_message", request_id: id, client_msg_id: id, room_id: roomId, content,
+            type: "send_message", request_id: id, client_msg_id: clientMsgId, room_id: roomId, content,
             ...(sendOptions.meta === undefined ? {} : { meta })
           })
           return Effect.flatMap(Deferred.make<SentMessage, ChatError | ClientClosed>(), (done) => {
-            pending.set(id, { id, roomId, content, meta, frame, done })
+            pending.set(id, { id, clientMsgId, roomId, content, meta, frame, done })
             write(frame)
             return Deferred.await(done)
           })

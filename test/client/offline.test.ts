@@ -30,13 +30,17 @@ describe("SDK offline queue", () => {
     await eventually(() => dan.client.status === "offline")
 
     const sends = range(1, 8).map((i) => dan.client.send(room, `queued ${i}`))
+    // The same key twice while queued: one message, one answer for both.
+    const twins = [1, 2].map(() => dan.client.send(room, "twice", { clientMsgId: "twin-1" }))
     await new Promise((r) => setTimeout(r, 500))
     expect(await fullHistory(api, "eve", room)).toEqual([])
 
     proxy.restore()
     const sent = await Promise.all(sends)
+    const [twin, twin2] = await Promise.all(twins)
+    expect([twin!.seq, twin2!.message_id, twin!.client_msg_id]).toEqual([9, twin!.message_id, "twin-1"])
     expect(sent.map((m) => m.seq)).toEqual(range(1, 8))
-    const stored = await fullHistory(api, "eve", room)
+    const stored = (await fullHistory(api, "eve", room)).slice(0, 8)
     expect(stored.map((m) => m.content)).toEqual(range(1, 8).map((i) => `queued ${i}`))
     expect(stored.map((m) => m.client_msg_id)).toEqual(sent.map((m) => m.client_msg_id))
     expect(stored.map((m) => m.message_id)).toEqual(sent.map((m) => m.message_id))
@@ -44,11 +48,11 @@ describe("SDK offline queue", () => {
     // A resend with the same client_msg_id is the original message, not a second one.
     const again = await dan.client.send(room, "queued 1", { clientMsgId: sent[0]!.client_msg_id })
     expect(again.message_id).toBe(sent[0]!.message_id)
-    expect(await fullHistory(api, "eve", room)).toHaveLength(8)
+    expect(await fullHistory(api, "eve", room)).toHaveLength(9)
 
-    await eventually(() => eve.messages.length === 8)
+    await eventually(() => eve.messages.length === 9)
     expectOnceAndInOrder(eve.messages)
-    expect(dan.sent.map((m) => m.message_id)).toEqual(sent.map((m) => m.message_id))
+    expect(dan.sent.map((m) => m.message_id)).toEqual([...sent, twin!].map((m) => m.message_id))
   })
 
   it("sends stored but never confirmed are resent after the reconnect with their client_msg_id: each stored once", async () => {
