@@ -36,7 +36,8 @@ async function token() {
 }
 
 async function refreshRooms() {
-  const list = await api.rooms.list({})
+  const list = await api.rooms.list()
+  rooms.clear() // most recent activity first, as the server lists them
   for (const room of list.rooms) rooms.set(room.room_id, { ...room, unread: room.room_id === current ? 0 : room.unread })
   renderRooms()
 }
@@ -65,7 +66,7 @@ async function openRoom(roomId) {
   renderRooms()
   renderMessages()
   const [page, list, presence] = await Promise.all([
-    api.rooms.history({ path: { room_id: roomId }, urlParams: {} }),
+    api.rooms.history({ path: { room_id: roomId } }),
     api.rooms.members({ path: { room_id: roomId } }),
     api.rooms.presence({ path: { room_id: roomId } })
   ])
@@ -158,7 +159,9 @@ async function signIn(user) {
     addMessage(m)
     const room = rooms.get(m.room_id)
     if (room === undefined) return void refreshRooms()
-    if (m.room_id !== current && m.sender_id !== me) room.unread += 1
+    // The list's counts are the server's as of its last_seq; only later messages add to them.
+    if (m.room_id !== current && m.sender_id !== me && m.seq > room.last_seq) room.unread += 1
+    room.last_seq = Math.max(room.last_seq, m.seq)
     renderRooms()
   })
   chat.on("sent", addMessage)

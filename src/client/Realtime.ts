@@ -16,7 +16,7 @@ export interface RealtimeOptions {
   /** Defaults to `globalThis.WebSocket`; Node 20 has none, so pass `ws` there. */
   readonly WebSocket?: WebSocketConstructor | undefined
   readonly backoff?: BackoffOptions | undefined
-  /** Client-side liveness: a `ping` after this much silence, a reconnect after twice it (default 25 s). */
+  /** Client-side liveness: a `ping` after this much silence, a reconnect when it goes unanswered as long (default 25 s). */
   readonly heartbeatMs?: number | undefined
 }
 
@@ -150,6 +150,7 @@ export const make = (options: RealtimeOptions): Effect.Effect<Realtime, never, S
       Effect.sync(() => {
         attempt = 0
         nextDelay = undefined
+        lastHeard = Date.now()
         outbound = queue
         for (const p of pending.values()) write(p.frame)
         for (const roomId of followed) write({ type: "subscribe", room_id: roomId })
@@ -159,13 +160,24 @@ export const make = (options: RealtimeOptions): Effect.Effect<Realtime, never, S
         Deferred.unsafeDone(online, Exit.void)
       })
 
-    /** Pings after silence; fails when nothing at all was heard for twice the interval. */
-    const liveness = Effect.suspend(() => {
-      const silent = Date.now() - lastHeard
-      if (silent > 2 * heartbeatMs) return Effect.fail("heartbeat timeout")
-      if (silent >= heartbeatMs) write({ type: "ping" })
-      return Effect.void
-    }).pipe(Effect.delay(heartbeatMs / 2), Effect.forever)
+    /**
+     * Pings after `heartbeatMs` of silence and fails when the ping went unanswered for as long. It
+     * judges from the ping, not from the silence, so a timer throttled in a background tab does not
+     * drop a healthy socket.
+     */
+    const liveness = Effect.gen(function*() {
+      let pingedAt: number | undefined
+      for (;;) {
+        yield* Effect.sleep(heartbeatMs / 2)
+        const now = Date.now()
+        if (pingedAt !== undefined && lastHeard < pingedAt) {
+          if (now - pingedAt > heartbeatMs) return yield* Effect.fail("heartbeat timeout")
+        } else if (outbound !== undefined && now - lastHeard >= heartbeatMs) {
+          pingedAt = now
+          write({ type: "ping" })
+        }
+      }
+    })
 
     /** One socket, from the token to its close. */
     const connectOnce = Effect.gen(function*() {

@@ -20,13 +20,14 @@ export const FAST_BACKOFF = { initialMs: 100, maxMs: 1000 } as const
  * tenant's REST API (as a parent app's backend would fetch them), recording every event it is given.
  * With `readAll`, it marks every message it is shown as read, as a chat window in view does.
  */
-export const chatUser = (url: string, apiKey: string, userId: string, options: { readAll?: boolean } = {}) => {
+export const chatUser = (url: string, apiKey: string, userId: string, options: { readAll?: boolean; heartbeatMs?: number } = {}) => {
   const rest = createRestClient({ baseUrl: url, apiKey, userId })
   const client = new ChatapiClient({
     url,
     userId,
     WebSocket,
     backoff: FAST_BACKOFF,
+    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
     token: async () => (await rest.tokens.create({ payload: { ttl_seconds: 600 } })).token
   })
   const events: { [K in ChatEventType]: Array<ChatEventMap[K]> } = {

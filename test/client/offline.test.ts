@@ -9,14 +9,14 @@ afterAll(async () => {
   for (const f of cleanup.reverse()) await f()
 })
 
-const setup = async (name: string) => {
+const setup = async (name: string, heartbeatMs?: number) => {
   const server = await startServer()
   cleanup.push(() => server.stop("SIGKILL"))
   const proxy = await startProxy(server.port)
   cleanup.push(() => proxy.close())
   const { apiKey, api } = await createTenant(server.url, name, FAST)
   const room = (await api.as("dan").post("/rooms", { type: "group", members: ["eve"] })).body.room_id as string
-  const dan = chatUser(proxy.url, apiKey, "dan", { readAll: true })
+  const dan = chatUser(proxy.url, apiKey, "dan", { readAll: true, ...(heartbeatMs === undefined ? {} : { heartbeatMs }) })
   const eve = chatUser(server.url, apiKey, "eve", { readAll: true })
   cleanup.push(() => dan.client.close(), () => eve.client.close())
   await Promise.all([dan.client.connect(), eve.client.connect()])
@@ -79,5 +79,22 @@ describe("SDK offline queue", () => {
     await new Promise((r) => setTimeout(r, 300))
     const danSeen = [...dan.sent.map((m) => m.message_id), ...dan.messages.map((m) => m.message_id)]
     expect(danSeen.sort()).toEqual(sent.map((m) => m.message_id).sort())
+  })
+
+  it("a socket gone silent without a close is dropped after an unanswered ping, and the client comes back", async () => {
+    const { api, dan, proxy, room } = await setup("sdk-silent", 1000)
+    // Quiet but healthy: the pings are answered, the socket stays.
+    await new Promise((r) => setTimeout(r, 3000))
+    expect(dan.statuses.map((s) => s.status)).toEqual(["connecting", "online"])
+    proxy.mute()
+    const muted = Date.now()
+    await eventually(() => dan.client.status === "offline", 10_000)
+    expect(Date.now() - muted).toBeLessThan(5_000)
+    // The network comes back; the connections that died with it (the token fetch's too) are reset.
+    proxy.cut()
+    proxy.restore()
+    expect((await api.as("eve").post(`/rooms/${room}/messages`, { content: "are you there?" })).status).toBe(201)
+    await eventually(() => dan.messages.length === 1)
+    expect(dan.messages[0]).toMatchObject({ seq: 1, content: "are you there?" })
   })
 })

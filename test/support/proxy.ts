@@ -7,7 +7,7 @@ export interface Proxy {
   retarget(port: number): void
   /** The network goes away: open connections are dropped (no close frame) and new ones refused. */
   cut(): void
-  /** Replies are lost: what clients send still reaches the server, nothing comes back. */
+  /** The open connections go silent one way: what clients send still reaches the server, nothing comes back. */
   mute(): void
   /** The network is back. */
   restore(): void
@@ -22,7 +22,7 @@ export const startProxy = (targetPort: number): Promise<Proxy> =>
   new Promise((resolve, reject) => {
     let target = targetPort
     let up = true
-    let muted = false
+    const muted = new WeakSet<net.Socket>()
     const open = new Set<net.Socket>()
     const server = net.createServer((client) => {
       if (!up) return client.destroy()
@@ -36,7 +36,7 @@ export const startProxy = (targetPort: number): Promise<Proxy> =>
       client.on("error", drop).on("close", drop)
       upstream.on("error", drop).on("close", drop)
       client.pipe(upstream)
-      upstream.on("data", (chunk) => muted || client.write(chunk))
+      upstream.on("data", (chunk) => muted.has(client) || client.write(chunk))
     })
     server.once("error", reject)
     server.listen(0, "127.0.0.1", () => {
@@ -50,11 +50,10 @@ export const startProxy = (targetPort: number): Promise<Proxy> =>
         url: `http://127.0.0.1:${port}`,
         retarget: (p) => (target = p),
         cut,
-        mute: () => (muted = true),
-        restore: () => {
-          up = true
-          muted = false
+        mute: () => {
+          for (const socket of open) muted.add(socket)
         },
+        restore: () => (up = true),
         close: () =>
           new Promise((done) => {
             cut()
