@@ -30,15 +30,19 @@ describe("SDK reconnect against the real server", () => {
     cleanup.push(() => alice.client.close(), () => bob.client.close())
     await Promise.all([alice.client.connect(), bob.client.connect()])
 
-    // A burst of sends; the server is killed once some are confirmed, so others are in flight or not yet written.
+    // A stream of sends; the server is killed at the tenth confirmation, so later ones are in flight or not yet written.
     const sends: Array<Promise<unknown>> = []
     let confirmed = 0
+    let killed: Promise<unknown> | undefined
     for (const i of range(1, 40)) {
       const room = i % 3 === 0 ? dm : group
-      sends.push(alice.client.send(room, `burst ${i}`).then(() => confirmed++))
+      sends.push(alice.client.send(room, `burst ${i}`).then(() => {
+        if (++confirmed === 10) killed = server.stop("SIGKILL", true)
+      }))
+      await new Promise((r) => setTimeout(r, 10))
     }
-    await eventually(() => confirmed >= 10, 20_000, () => `confirmed ${confirmed}`)
-    await server.stop("SIGKILL", true)
+    await eventually(() => killed !== undefined, 20_000, () => `confirmed ${confirmed}`)
+    await killed
     expect(confirmed).toBeLessThan(40)
     await eventually(() => alice.client.status !== "online" && bob.client.status !== "online", 10_000)
 
