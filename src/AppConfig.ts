@@ -93,7 +93,8 @@ const config = Config.all({
   sendQueueFrames: positiveInt("WS_SEND_QUEUE", 1024, 1_000_000),
   heartbeatInterval: duration("HEARTBEAT_INTERVAL", "30s"),
   heartbeatTimeout: duration("HEARTBEAT_TIMEOUT", "60s"),
-  typingTimeout: duration("TYPING_TIMEOUT", "5s")
+  typingTimeout: duration("TYPING_TIMEOUT", "5s"),
+  demo: Config.boolean("DEMO").pipe(Config.withDefault(false))
 })
 
 /** Every environment variable, read once and validated. */

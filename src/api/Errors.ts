@@ -52,7 +52,12 @@ export const issueField = (path: ReadonlyArray<PropertyKey>): string | undefined
 /** Request decoding failures (body, path, query, headers) in the §9 shape. */
 export const DecodeError = Schema.transform(ErrorBody("VALIDATION_ERROR"), Schema.instanceOf(HttpApiError.HttpApiDecodeError), {
   strict: true,
-  decode: (b) => new HttpApiError.HttpApiDecodeError({ issues: [], message: b.error.message }),
+  // Clients decode a 400 here: the field travels as the one issue's path.
+  decode: (b) =>
+    new HttpApiError.HttpApiDecodeError({
+      issues: b.error.field === undefined ? [] : [{ _tag: "Type" as const, path: [b.error.field], message: b.error.message }],
+      message: b.error.message
+    }),
   encode: (e) => {
     const issue = e.issues[0]
     const field = issue ? issueField(issue.path) : undefined

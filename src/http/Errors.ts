@@ -3,6 +3,7 @@ import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Cause, Effect, LogLevel, Option } from "effect"
 import type { IncomingMessage } from "node:http"
 import { Api } from "../api/Api.js"
+import { DemoApi } from "../api/DemoApi.js"
 import { AppConfig } from "../AppConfig.js"
 import { Metrics, routeMatcher } from "../services/Metrics.js"
 import { Lifecycle } from "./Lifecycle.js"
@@ -79,8 +80,9 @@ const keepSocketOnOverflow = (source: IncomingMessage) => {
 
 /** Every route template the server answers: the HttpApi contract's and the raw routes'. */
 const routeOf = routeMatcher([
-  ...Object.values(Api.groups).flatMap((group) => Object.values(group.endpoints).map((endpoint) => endpoint.path)),
-  "/ws", "/metrics", "/openapi.json", "/docs"
+  ...[...Object.values(Api.groups), ...Object.values(DemoApi.groups)].flatMap((group) =>
+    Object.values(group.endpoints).map((endpoint: { readonly path: string }) => endpoint.path)),
+  "/ws", "/metrics", "/openapi.json", "/docs", "/demo", "/demo/app.js"
 ])
 
 /**

@@ -10,17 +10,17 @@ export const asCaller = <A, E, R>(f: (tenantId: CurrentTenant["Type"]["tenant"][
   Effect.flatMap(Effect.all([CurrentTenant, CurrentUser]), ([{ tenant }, user]) =>
     f(tenant.tenant_id, user).pipe(Effect.annotateLogs({ tenant_id: tenant.tenant_id, user_id: user })))
 
+/** A new room as 201; an existing DM as 200 with that room, never a second one. */
+export const createdRoom = (room: Room): Effect.Effect<Room | HttpServerResponse.HttpServerResponse> =>
+  room instanceof ExistingRoom
+    ? Effect.flatMap(Schema.encode(ExistingRoom)(room), (body) => HttpServerResponse.json(body, { status: 200 })).pipe(Effect.orDie)
+    : Effect.succeed(room)
+
 export const RoomsLive = HttpApiBuilder.group(Api, "rooms", (handlers) =>
   Effect.gen(function*() {
     const rooms = yield* Rooms
     return handlers
-      .handle("create", ({ payload }) =>
-        asCaller((t, u) =>
-          Effect.flatMap(rooms.create(t, u, payload), (room): Effect.Effect<Room | HttpServerResponse.HttpServerResponse> =>
-            room instanceof ExistingRoom
-              // An existing DM: 200 rather than 201, never a second room.
-              ? Effect.flatMap(Schema.encode(ExistingRoom)(room), (body) => HttpServerResponse.json(body, { status: 200 })).pipe(Effect.orDie)
-              : Effect.succeed(room))))
+      .handle("create", ({ payload }) => asCaller((t, u) => Effect.flatMap(rooms.create(t, u, payload), createdRoom)))
       .handle("list", ({ urlParams }) =>
         asCaller((t, u) => Effect.map(rooms.list(t, u, urlParams.limit ?? 500), (list) => new RoomList({ rooms: list }, true))))
       .handle("get", ({ path }) => asCaller((t, u) => rooms.get(t, u, path.room_id)))
