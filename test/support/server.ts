@@ -111,12 +111,13 @@ export const startServer = async (
     buffer = lines.pop()!
     logs.push(...lines)
   })
-  const deadline = Date.now() + 20_000
+  // Generous: start-up waits on the CPU of a shared machine (several servers start at once in some tests).
+  const deadline = Date.now() + 60_000
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${stderr}`)
     if (Date.now() > deadline) {
       child.kill("SIGKILL")
-      throw new Error(`server did not answer /health within 20 s: ${stderr}`)
+      throw new Error(`server did not answer /health within 60 s: ${stderr}`)
     }
     if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)) break
     await new Promise((r) => setTimeout(r, 50))
