@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { JsonObject, MessageId, RoomId, Seq, UserId } from "./Ids.js"
+import { Message } from "./Message.js"
 import { NotificationId, Topic } from "./Notification.js"
 
 const RequestId = Schema.optional(Schema.String)
@@ -7,19 +8,10 @@ const RequestId = Schema.optional(Schema.String)
 const frame = <T extends string, F extends Schema.Struct.Fields>(type: T, fields: F) =>
   Schema.Struct({ type: Schema.Literal(type), ...fields })
 
-/** A message of a room, live or synced on connect; a deleted one is a tombstone that keeps its seq. */
-export const MessageFrame = frame("message", {
-  room_id: RoomId,
-  seq: Seq,
-  message_id: MessageId,
-  sender_id: UserId,
-  content: Schema.String,
-  meta: JsonObject,
-  client_msg_id: Schema.NullOr(Schema.String),
-  created_at: Schema.String,
-  edited_at: Schema.NullOr(Schema.String),
-  deleted: Schema.Boolean
-})
+const { deleted_at: _deletedAt, ...messageFields } = Message.fields
+
+/** A message of a room, live or synced on connect (the stored message without deleted_at); a deleted one is a tombstone that keeps its seq. */
+export const MessageFrame = frame("message", messageFields)
 export type MessageFrame = typeof MessageFrame.Type
 
 /** The reply to this socket's `send_message`: the message is stored. */
@@ -32,11 +24,12 @@ export const MessageSentFrame = frame("message.sent", {
 })
 export type MessageSentFrame = typeof MessageSentFrame.Type
 
+/** Which message a frame is about. */
+const messageRef = { room_id: RoomId, seq: Seq, message_id: MessageId }
+
 /** A message was edited. */
 export const MessageUpdatedFrame = frame("message.updated", {
-  room_id: RoomId,
-  seq: Seq,
-  message_id: MessageId,
+  ...messageRef,
   content: Schema.String,
   meta: JsonObject,
   edited_at: Schema.String
@@ -45,9 +38,7 @@ export type MessageUpdatedFrame = typeof MessageUpdatedFrame.Type
 
 /** A message was deleted (it stays as a tombstone). */
 export const MessageDeletedFrame = frame("message.deleted", {
-  room_id: RoomId,
-  seq: Seq,
-  message_id: MessageId,
+  ...messageRef,
   deleted_at: Schema.String
 })
 export type MessageDeletedFrame = typeof MessageDeletedFrame.Type

@@ -1,31 +1,17 @@
 import { Validator } from "@seriousme/openapi-schema-validator"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Api } from "../../src/api/Api.js"
 import { errorCodes } from "../../src/domain/Errors.js"
 import { ClientFrame, CloseCodes } from "../../src/domain/Frames.js"
-import { createTenant, root, type RunningServer, startServer } from "../support/server.js"
+import { createTenant, root, runExample, type RunningServer, startServer } from "../support/server.js"
 
 /** Every REST route of the contract, as OpenAPI writes it: `POST /rooms/{room_id}/messages`. */
 const contractRoutes = () =>
   Object.values(Api.groups).flatMap((group) =>
     Object.values(group.endpoints).map((endpoint) => `${endpoint.method} ${endpoint.path.replace(/:(\w+)\??/g, "{$1}")}`)
   ).sort()
-
-const runExample = (env: Record<string, string>) =>
-  new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(process.execPath, [path.join(root, "examples", "client.mjs")], {
-      cwd: root,
-      env: { ...process.env, CHATAPI_TIMEOUT_MS: "20000", ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout.on("data", (d) => (output += String(d)))
-    child.stderr.on("data", (d) => (output += String(d)))
-    child.on("exit", (code) => resolve({ code, output }))
-  })
 
 describe("API documentation", () => {
   let server: RunningServer
@@ -80,19 +66,19 @@ describe("API documentation", () => {
 
   it("runs the example client against the real server", async () => {
     const { apiKey } = await createTenant(server.url, "example")
-    const plain = await runExample({ CHATAPI_URL: server.url, CHATAPI_API_KEY: apiKey, CHATAPI_USERS: "ana,ben" })
+    const plain = await runExample("client.mjs", { CHATAPI_URL: server.url, CHATAPI_API_KEY: apiKey, CHATAPI_USERS: "ana,ben" })
     expect(plain.code, plain.output).toBe(0)
     expect(plain.output).toMatch(/\[ben\] <- message seq=1 from ana/)
     expect(plain.output).toMatch(/\[ana\] <- ack\.received/)
 
-    const dropped = await runExample({ CHATAPI_URL: server.url, CHATAPI_API_KEY: apiKey, CHATAPI_USERS: "cleo,dan", CHATAPI_DROP_ONCE: "1" })
+    const dropped = await runExample("client.mjs", { CHATAPI_URL: server.url, CHATAPI_API_KEY: apiKey, CHATAPI_USERS: "cleo,dan", CHATAPI_DROP_ONCE: "1" })
     expect(dropped.code, dropped.output).toBe(0)
     expect(dropped.output).toMatch(/\[dan\] reconnecting in \d+ ms/)
     expect(dropped.output).toMatch(/\[dan\] <- message seq=1 again \(duplicate, skipped\)/)
   })
 
   it("exits non-zero when it cannot complete an exchange", async () => {
-    const result = await runExample({ CHATAPI_URL: server.url, CHATAPI_API_KEY: "sk_wrong", CHATAPI_TIMEOUT_MS: "3000" })
+    const result = await runExample("client.mjs", { CHATAPI_URL: server.url, CHATAPI_API_KEY: "sk_wrong", CHATAPI_TIMEOUT_MS: "3000" })
     expect(result.code).not.toBe(0)
   })
 

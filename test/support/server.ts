@@ -77,6 +77,20 @@ export const runCli = (args: ReadonlyArray<string>, env: Record<string, string>)
     child.once("close", (status) => resolve({ status, stdout, stderr }))
   })
 
+/** Runs `examples/NAME` as a process over the environment (20 s timeout for its waits); resolves when it exits. */
+export const runExample = (name: string, env: Record<string, string>) =>
+  new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn(process.execPath, [path.join(root, "examples", name)], {
+      cwd: root,
+      env: { ...process.env, CHATAPI_TIMEOUT_MS: "20000", ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout!.on("data", (d) => (output += String(d)))
+    child.stderr!.on("data", (d) => (output += String(d)))
+    child.on("exit", (code) => resolve({ code, output }))
+  })
+
 /**
  * Starts the built server (`dist/main.js`) on a free 127.0.0.1 port and waits until /health answers.
  * With `CHATAPI_TEST_STORE=postgres` its store is a PostgreSQL database of its own, kept with the data directory.
