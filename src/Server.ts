@@ -85,7 +85,10 @@ const HttpServerLive = Layer.unwrapEffect(
   Effect.gen(function*() {
     const { listen } = yield* AppConfig
     const { server } = yield* Lifecycle
-    return NodeHttpServer.layer(() => server, { port: listen.port, host: listen.host ?? "0.0.0.0" })
+    // A reconnect storm opens thousands of connections at once: past Node's default accept queue
+    // (511) the kernel drops them and each client waits a second or more to try again. The kernel
+    // caps this at net.core.somaxconn.
+    return NodeHttpServer.layer(() => server, { port: listen.port, host: listen.host ?? "0.0.0.0", backlog: 65_535 })
   })
 ).pipe(Layer.provide(Lifecycle.Default))
 
