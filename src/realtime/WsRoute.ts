@@ -1,6 +1,6 @@
 import { HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Deferred, Effect, Exit, FiberSet, Option, Redacted, Schema, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, FiberSet, Option, Redacted, Schema, Scope } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { Unauthenticated, ValidationError } from "../domain/Errors.js"
 import { UserId } from "../domain/Ids.js"
@@ -13,6 +13,7 @@ import { Connections } from "./Connection.js"
 import { UserRegistry } from "./UserRegistry.js"
 
 const decodeUserId = Schema.decodeUnknownOption(UserId)
+const noContext = (_: Context.Context<never>) => Context.empty()
 
 /** `GET /ws`: a token, or an API key and a user, from headers or the query string. */
 export const WsRoute = HttpLayerRouter.use((router) =>
@@ -23,7 +24,10 @@ export const WsRoute = HttpLayerRouter.use((router) =>
     const registry = yield* UserRegistry
     const connections = yield* Connections
     const lifecycle = yield* Lifecycle
-    const runSocket = yield* FiberSet.makeRuntime<never>()
+    // Sockets run with an empty context: their program reads no service from it (each was taken
+    // when the layers were built), and every copy a socket's scopes and fibers make of a context
+    // (the whole application's, otherwise) would be held for the socket's life.
+    const runSocket = yield* Effect.flatMap(FiberSet.make(), (set) => FiberSet.runtime(set)<never>().pipe(Effect.mapInputContext(noContext)))
 
     const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function*() {
@@ -60,7 +64,8 @@ export const WsRoute = HttpLayerRouter.use((router) =>
           yield* release
           return errorResponse(429, "RATE_LIMIT_EXCEEDED", `at most ${config.maxConnectionsPerUser} connections per user`)
         }
-        const socket = yield* Effect.orDie(request.upgrade).pipe(Effect.onError(() => release))
+        // The socket keeps the context it was made in for its life (and copies it per fiber): an empty one.
+        const socket = yield* Effect.orDie(request.upgrade).pipe(Effect.mapInputContext(noContext), Effect.onError(() => release))
         // The socket's program runs in a fiber of its own, from the route's runtime rather than the
         // request's (whose context, copied at every layer of the request, it would otherwise keep
         // for the socket's whole life); the request answers once the upgrade is done.
