@@ -157,11 +157,14 @@ export class RoomsRepo extends Effect.Service<RoomsRepo>()("db/RoomsRepo", {
       )
 
     /** The rooms a user is a member of, with the user's read cursor in each. */
+    /** A user's rooms, each with what the user acked and the room's last seq. */
     const cursors = (tenantId: TenantId, userId: UserId) =>
-      sql<{ room_id: string; last_ack: number }>`SELECT m.room_id, COALESCE(d.last_ack, 0) AS last_ack FROM room_members m
+      sql<{ room_id: string; last_ack: number; last_seq: number }>`SELECT m.room_id, COALESCE(d.last_ack, 0) AS last_ack, r.last_seq
+          FROM room_members m
+          JOIN rooms r ON r.tenant_id = m.tenant_id AND r.room_id = m.room_id
           LEFT JOIN delivery_state d ON d.tenant_id = m.tenant_id AND d.room_id = m.room_id AND d.user_id = m.user_id
           WHERE m.tenant_id = ${tenantId} AND m.user_id = ${userId}`.pipe(
-        Effect.map((rows) => new Map(rows.map((r) => [r.room_id, Number(r.last_ack)]))),
+        Effect.map((rows) => new Map(rows.map((r) => [r.room_id, { lastAck: Number(r.last_ack), lastSeq: Number(r.last_seq) }]))),
         Effect.orDie
       )
 

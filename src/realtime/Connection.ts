@@ -207,14 +207,17 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
 
         // Register before reading the store, so nothing committed in between is missed.
         const cursors = yield* roomsRepo.cursors(tenantId, userId)
-        yield* hub.register(conn, cursors)
+        yield* hub.register(conn, new Map(Array.from(cursors, ([roomId, { lastAck }]) => [roomId, lastAck])))
         // Joins and leaves that raced the registration: the second read is authoritative.
         const current = yield* roomsRepo.cursors(tenantId, userId)
-        for (const [roomId, lastAck] of current) if (!cursors.has(roomId)) hub.follow(conn, roomId, lastAck)
+        for (const [roomId, { lastAck }] of current) if (!cursors.has(roomId)) hub.follow(conn, roomId, lastAck)
         for (const roomId of cursors.keys()) if (!current.has(roomId)) hub.unfollow(conn, roomId)
-        // Room messages first, then pending notifications, then whatever came meanwhile, then live.
+        // Room messages first (only rooms with something after the ack: anything committed after this
+        // read comes live, the socket being registered), then pending notifications, then whatever
+        // came meanwhile, then live.
+        const behind = Array.from(current).filter(([, { lastAck, lastSeq }]) => lastSeq > lastAck)
         runFork(Deferred.await(opened).pipe(
-          Effect.zipRight(Effect.forEach(current, ([roomId, lastAck]) => catchUp("sync", roomId, lastAck), { discard: true })),
+          Effect.zipRight(Effect.forEach(behind, ([roomId, { lastAck }]) => catchUp("sync", roomId, lastAck), { discard: true })),
           Effect.zipRight(notifications.sync(tenantId, userId, (data) => Effect.zipRight(Effect.sync(() => metrics.delivered("sync", "notification")), send(data)))),
           Effect.zipRight(pump)
         ))
@@ -229,7 +232,8 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           if (now < nextPing) return
           nextPing = now + intervalMs
           if (now - lastHeard > timeoutMs) kill(CloseCodes.heartbeatTimeout)
-          else if (isOpen()) writeNow(PING_FRAME)
+          // A frame of its own: written at once, without the cork and the tick that batch deliveries.
+          else if (isOpen()) netSocket.write(PING_FRAME)
         }
 
         // Frames from the client, one at a time in order; the reader starts with the first frame (idle sockets never have one).
