@@ -49,6 +49,8 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
     const goingOffline = yield* FiberMap.make<string>()
     const byRoom = new Map<string, Set<Conn>>()
     const byUser = new Map<string, Set<Conn>>()
+    /** Every socket here, flat: the heartbeat sweep walks it several times a second. */
+    const sockets = new Set<Conn>()
 
     const add = <K, V>(map: Map<K, Set<V>>, k: K, v: V) => {
       const set = map.get(k) ?? new Set<V>()
@@ -73,7 +75,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
 
     const dispatch = (event: BusSignal) => {
       if (event._tag === "Gap") {
-        for (const conns of byUser.values()) for (const conn of conns) deliver(conn, { resync: true, data: "" })
+        for (const conn of sockets) deliver(conn, { resync: true, data: "" })
         return
       }
       if (event._tag === "Resync") {
@@ -127,7 +129,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
     // One sweep for every socket, several times per heartbeat interval, rather than a timer per socket.
     yield* Effect.sync(() => {
       const now = Date.now()
-      for (const conns of byUser.values()) for (const conn of conns) conn.heartbeat(now)
+      for (const conn of sockets) conn.heartbeat(now)
     }).pipe(
       Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Duration.toMillis(heartbeatInterval) / 8)))),
       Effect.forkScoped
@@ -147,6 +149,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
         Effect.gen(function*() {
           metrics.connectionOpened()
           add(byUser, userKey, conn)
+          sockets.add(conn)
           for (const [roomId, since] of rooms) follow(conn, roomId, since)
           if (byUser.get(userKey)!.size > 1) return
           yield* FiberMap.remove(goingOffline, userKey)
@@ -160,6 +163,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
             metrics.connectionClosed()
             const roomIds = [...conn.since.keys()]
             remove(byUser, userKey, conn)
+            sockets.delete(conn)
             for (const roomId of roomIds) unfollow(conn, roomId)
             if (byUser.has(userKey)) return
             yield* registry.leave(conn.tenantId, conn.userId)
@@ -203,7 +207,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
     const resync = (tenantId: string, userId: string, roomId: string) => bus.publish({ _tag: "Resync", tenantId, userId, roomId })
 
     /** Every open socket, e.g. to tell them all the server is going away. */
-    const all = () => [...byUser.values()].flatMap((set) => [...set])
+    const all = () => [...sockets]
 
     return { register, follow, unfollow, deliver, online, isOnline, resync, all } as const
   })
