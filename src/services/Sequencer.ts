@@ -138,7 +138,8 @@ const sqliteAppend = (direct: SqliteDirect["Type"], told: Tell) =>
                 const p = pending[i]!
                 switch (outcome._tag) {
                   case "Stored":
-                    return Effect.zipRight(told(p.input, outcome.message), Deferred.succeed(p.done, outcome.message))
+                    // Answer, then tell: the sender's 201 is not held behind the fan-out to the room.
+                    return Effect.zipRight(Deferred.succeed(p.done, outcome.message), told(p.input, outcome.message))
                   case "Existing":
                     return Deferred.succeed(p.done, outcome.message)
                   case "Refused":
