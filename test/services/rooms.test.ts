@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
 import { Effect, Either, Option, Redacted } from "effect"
 import type { Seq, UserId } from "../../src/domain/Ids.js"
 import { ExistingRoom } from "../../src/domain/Room.js"
@@ -91,6 +92,21 @@ describe("Rooms, Acks and Tenants", () => {
         const listed = yield* tenants.list
         assert.isTrue(Option.isSome(Option.fromNullable(listed.find((t) => t.tenant_id === created.tenant_id))))
         assert.notProperty(listed[0]!, "api_key")
+      }))
+
+    it.effect("reads a user's rooms on connect from the covering index, not from every membership of the tenant", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        // The shape of RoomsRepo.cursors, read on every connect.
+        const plan = yield* sql.unsafe<{ detail: string }>(
+          `EXPLAIN QUERY PLAN SELECT m.room_id, COALESCE(d.last_ack, 0) AS last_ack, r.last_seq FROM room_members m
+            JOIN rooms r ON r.tenant_id = m.tenant_id AND r.room_id = m.room_id
+            LEFT JOIN delivery_state d ON d.tenant_id = m.tenant_id AND d.room_id = m.room_id AND d.user_id = m.user_id
+            WHERE m.tenant_id = ? AND m.user_id = ?`,
+          ["acme", "amy"]
+        )
+        const members = plan.map((row) => row.detail).find((detail) => / m /.test(` ${detail} `))
+        assert.strictEqual(members, "SEARCH m USING COVERING INDEX room_members_by_user_room (tenant_id=? AND user_id=?)")
       }))
   })
 })
