@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createDatabase, dropDatabase, dsnOf, onPostgres } from "../support/postgres.js"
 import { client, createTenant, MASTER_KEY, type Response, type RunningServer, startServer } from "../support/server.js"
 import { connectWs } from "../support/ws.js"
+import { loadMigrations, migrationsDir } from "../../src/db/Migrator.js"
 import { FAST, fullHistory, range, sleep } from "./_helpers.js"
 
 /** No answer and no log line of a server may show a server error. */
@@ -101,7 +102,8 @@ describe.runIf(onPostgres)("PostgreSQL migrations", () => {
         expect(s.logs.filter((l) => l.includes('"level":"error"'))).toEqual([])
       }
       const applied = servers.flatMap((s) => s.logs.filter((l) => l.includes('"msg":"migration applied"')))
-      expect(applied).toHaveLength(3)
+      // Each migration once, whichever server ran it.
+      expect(applied).toHaveLength(loadMigrations(migrationsDir).length)
     } finally {
       await Promise.all(servers.map((s) => s.stop()))
       await dropDatabase(database)
