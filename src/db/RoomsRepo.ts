@@ -156,7 +156,6 @@ export class RoomsRepo extends Effect.Service<RoomsRepo>()("db/RoomsRepo", {
         Effect.orDie
       )
 
-    /** The rooms a user is a member of, with the user's read cursor in each. */
     /** A user's rooms, each with what the user acked and the room's last seq. */
     const cursors = (tenantId: TenantId, userId: UserId) =>
       sql<{ room_id: string; last_ack: number; last_seq: number }>`SELECT m.room_id, COALESCE(d.last_ack, 0) AS last_ack, r.last_seq
