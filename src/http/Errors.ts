@@ -8,7 +8,7 @@ import { AppConfig } from "../AppConfig.js"
 import { Metrics, routeMatcher } from "../services/Metrics.js"
 import { Lifecycle } from "./Lifecycle.js"
 import { isBadValue } from "../db/BadValue.js"
-import { RequestLog } from "./RequestLog.js"
+import { logRequest, RequestLog } from "./RequestLog.js"
 
 export const errorResponse = (status: number, code: string, message: string) =>
   HttpServerResponse.unsafeJson({ error: { code, message } }, { status })
@@ -16,36 +16,42 @@ export const errorResponse = (status: number, code: string, message: string) =>
 const hasTag = (u: unknown, tag: string): u is { _tag: string; cause?: unknown; reason?: string } =>
   typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === tag
 
-/** Whatever escaped the API: unknown routes, unreadable bodies and defects, in the §9 shape. */
-const toResponse = (cause: Cause.Cause<unknown>) => {
-  if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+export interface ErrorBody {
+  readonly status: number
+  readonly code: string
+  readonly message: string
+}
+
+const body = (status: number, code: string, message: string): ErrorBody => ({ status, code, message })
+
+/** Whatever escaped the API: unknown routes, unreadable bodies and defects, as a §9 answer. */
+export const describeCause = (cause: Cause.Cause<unknown>): Effect.Effect<ErrorBody> => {
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure) && hasTag(failure.value, "RouteNotFound")) {
-    return Effect.succeed(errorResponse(404, "NOT_FOUND", "no such route"))
+    return Effect.succeed(body(404, "NOT_FOUND", "no such route"))
   }
   const error = Cause.squash(cause)
   if (hasTag(error, "RequestError")) {
     const tooLarge = error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
     return Effect.succeed(
       tooLarge
-        ? errorResponse(413, "PAYLOAD_TOO_LARGE", "request body is too large")
-        : errorResponse(400, "VALIDATION_ERROR", "request body is not valid JSON")
+        ? body(413, "PAYLOAD_TOO_LARGE", "request body is too large")
+        : body(400, "VALIDATION_ERROR", "request body is not valid JSON")
     )
   }
   if (isBadValue(error)) {
-    return Effect.succeed(errorResponse(400, "VALIDATION_ERROR", "a value cannot be stored (for example a NUL character)"))
+    return Effect.succeed(body(400, "VALIDATION_ERROR", "a value cannot be stored (for example a NUL character)"))
   }
   if (hasTag(error, "SqlError")) {
-    return Effect.as(
-      Effect.logError("store unavailable", cause),
-      errorResponse(503, "UNAVAILABLE", "the store is unavailable; retry later")
-    )
+    return Effect.as(Effect.logError("store unavailable", cause), body(503, "UNAVAILABLE", "the store is unavailable; retry later"))
   }
-  return Effect.as(
-    Effect.logError("request failed", cause),
-    errorResponse(500, "INTERNAL_ERROR", "internal error")
-  )
+  return Effect.as(Effect.logError("request failed", cause), body(500, "INTERNAL_ERROR", "internal error"))
 }
+
+const toResponse = (cause: Cause.Cause<unknown>) =>
+  Cause.isInterruptedOnly(cause)
+    ? Effect.failCause(cause)
+    : Effect.map(describeCause(cause), (body) => errorResponse(body.status, body.code, body.message))
 
 const MAX_JSON_DEPTH = 64
 
@@ -128,18 +134,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
         const seconds = (performance.now() - started) / 1000
         // A WebSocket's "request" lasts as long as the socket: not a latency.
         if (route !== "/ws") metrics.request(request.method, route, response.status, seconds)
-        if (logRequests) {
-          yield* Effect.logInfo("request").pipe(
-            Effect.annotateLogs({
-              method: request.method,
-              route,
-              path,
-              status: response.status,
-              duration_ms: Math.round(seconds * 100_000) / 100,
-              ...who
-            })
-          )
-        }
+        if (logRequests) yield* logRequest({ method: request.method, route, path, status: response.status, seconds, who })
         return lifecycle.draining ? HttpServerResponse.setHeader(response, "connection", "close") : response
       })
   }),

@@ -1,21 +1,46 @@
-import { Duration, Effect } from "effect"
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { Duration, Effect, type Scope } from "effect"
+import { type IncomingMessage, Server, type ServerResponse, STATUS_CODES } from "node:http"
+import type { Duplex } from "node:stream"
+
+/** Answers on a connection the HTTP server has let go of (unparsable, or an upgrade): a §9 body, then closed. */
+export const endWithError = (socket: Duplex, status: number, code: string, message: string) => {
+  if (!socket.writable) return void socket.destroy()
+  const body = JSON.stringify({ error: { code, message } })
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+  )
+}
+
+export type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void
+
+/**
+ * The HTTP server, with upgrade requests to some paths answered ahead of the router: a WebSocket
+ * served there carries none of a routed request's fibers and context for its whole life.
+ */
+class HttpServer extends Server {
+  readonly upgrades = new Map<string, UpgradeListener>()
+  // Node emits an upgrade only while some listener is there (the router's): before that the request is answered 503 as any other.
+  override emit(event: string | symbol, ...args: Array<any>): boolean {
+    if (event === "upgrade" && this.upgrades.size > 0) {
+      const request = args[0] as IncomingMessage
+      const listener = this.upgrades.get((request.url ?? "").split("?")[0]!)
+      if (listener !== undefined) {
+        listener(request, args[1] as Duplex, args[2] as Buffer)
+        return true
+      }
+    }
+    return super.emit(event as string, ...args)
+  }
+}
 
 /** Requests Node cannot even parse (bad bytes, broken headers) still get a §9 body. */
 const makeServer = () => {
-  const server = createServer()
+  const server = new HttpServer()
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || error.code === "ECONNRESET") return socket.destroy()
-    const tooLarge = error.code === "HPE_HEADER_OVERFLOW"
-    const body = JSON.stringify({
-      error: tooLarge
-        ? { code: "PAYLOAD_TOO_LARGE", message: "request headers are too large" }
-        : { code: "VALIDATION_ERROR", message: "malformed HTTP request" }
-    })
-    socket.end(
-      `HTTP/1.1 ${tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\n` +
-        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
-    )
+    if (error.code === "HPE_HEADER_OVERFLOW") return endWithError(socket, 431, "PAYLOAD_TOO_LARGE", "request headers are too large")
+    endWithError(socket, 400, "VALIDATION_ERROR", "malformed HTTP request")
   })
   return server
 }
@@ -42,12 +67,18 @@ const whileStarting = (server: Server) => {
  */
 export class Lifecycle extends Effect.Service<Lifecycle>()("http/Lifecycle", {
   sync: () => {
-    const server: Server = makeServer()
+    const server = makeServer()
     const started = whileStarting(server)
     let draining = false
     let inFlight = 0
     return {
       server,
+      /** Upgrade requests to `path` go to `listener` rather than the router while the scope is open. */
+      upgrade: (path: string, listener: UpgradeListener): Effect.Effect<void, never, Scope.Scope> =>
+        Effect.acquireRelease(
+          Effect.sync(() => void server.upgrades.set(path, listener)),
+          () => Effect.sync(() => void server.upgrades.delete(path))
+        ),
       /** Everything is up: the router answers from now on. */
       ready: Effect.sync(started),
       get draining() {

@@ -12,3 +12,23 @@ export const noteRequest = (fields: { tenant_id?: string; user_id?: string }) =>
       if (log._tag === "Some") Object.assign(log.value, fields)
     })
   )
+
+/** The one log line of a request, once it is answered. */
+export const logRequest = (line: {
+  readonly method: string
+  readonly route: string
+  readonly path: string
+  readonly status: number
+  readonly seconds: number
+  readonly who: RequestLog["Type"]
+}) =>
+  Effect.logInfo("request").pipe(
+    Effect.annotateLogs({
+      method: line.method,
+      route: line.route,
+      path: line.path,
+      status: line.status,
+      duration_ms: Math.round(line.seconds * 100_000) / 100,
+      ...line.who
+    })
+  )

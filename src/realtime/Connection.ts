@@ -1,4 +1,3 @@
-import type { Socket } from "@effect/platform"
 import { Deferred, Duration, Effect, FiberSet, Queue } from "effect"
 import * as crypto from "node:crypto"
 import type { Socket as NetSocket } from "node:net"
@@ -13,7 +12,8 @@ import { Metrics } from "../services/Metrics.js"
 import { Notifications } from "../services/Notifications.js"
 import { ClientFrames } from "./ClientFrames.js"
 import { type Conn, type Outbound, RealtimeHub } from "./Hub.js"
-import { corkedWriter, OPEN, PING_FRAME, textFrame, webSocketOf, type WireSocket } from "./Wire.js"
+import type { WebSocket } from "ws"
+import { type Accept, closed, corkedWriter, OPEN, PING_FRAME, textFrame } from "./Wire.js"
 
 const SYNC_PAGE = 500
 /** Bytes the kernel may hold for a socket before the writer waits for it to drain. */
@@ -34,6 +34,8 @@ export interface Session {
   readonly tenant: AuthenticatedTenant
   readonly userId: UserId
   readonly netSocket: NetSocket
+  /** Writes the 101 and starts the frames flowing in. */
+  readonly accept: Accept
 }
 
 /** The program of one socket: register, sync what was missed, then serve frames both ways. */
@@ -51,7 +53,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
     const timeoutMs = Duration.toMillis(config.heartbeatTimeout)
 
     /** Serves one socket until it closes; `onOpen` runs once the upgrade is done. */
-    const run = (session: Session, socket: Socket.Socket, onOpen: Effect.Effect<void> = Effect.void) =>
+    const run = (session: Session, onOpen: Effect.Effect<void> = Effect.void) =>
       Effect.gen(function*() {
         const { tenant: { limits: tenantLimits, tenant }, userId } = session
         const tenantId = tenant.tenant_id as TenantId
@@ -59,7 +61,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         const runFork = yield* FiberSet.makeRuntime<never>()
         const writeNow = corkedWriter(netSocket)
         // The upgrade completes (101 written) only once the socket runs: nothing goes out before that.
-        let ws: WireSocket | undefined
+        let ws: WebSocket | undefined
         const opened = yield* Deferred.make<void>()
         const isOpen = () => ws !== undefined && ws.readyState === OPEN && netSocket.writable
 
@@ -77,15 +79,6 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           }
           ws.close(code, closeReasons[code] ?? "policy violation")
         }
-        const open = Effect.suspend(() => {
-          ws = webSocketOf(netSocket)
-          if (closing !== undefined) {
-            const code = closing
-            closing = undefined
-            kill(code)
-          }
-          return Effect.zipRight(Deferred.succeed(opened, undefined), onOpen)
-        })
 
         /**
          * Writes one frame if it can go out now, keeping per-room seq order: older seqs are
@@ -244,13 +237,21 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         let reading = false
 
         // Runs until the socket closes, whichever side closes it.
-        yield* socket.runRaw((data) => {
+        ws = yield* session.accept((data) => {
           if (!Queue.unsafeOffer(inbound, data)) kill(CloseCodes.policy)
           if (reading) return
           reading = true
           // In the socket's scope, not the reader's: a frame being handled when the socket closes is finished.
           runFork(reader)
-        }, { onOpen: open }).pipe(
+        })
+        if (closing !== undefined) {
+          const code = closing
+          closing = undefined
+          kill(code)
+        }
+        yield* Deferred.succeed(opened, undefined)
+        yield* onOpen
+        yield* closed(ws).pipe(
           // After server.shutdown (the socket's last frame), what the client sent before its own close, its
           // last ack, is handled before the socket's scope closes: a reconnect elsewhere syncs from there.
           Effect.ensuring(Effect.suspend(() =>

@@ -1,4 +1,6 @@
+import { Data, Effect } from "effect"
 import type { Socket as NetSocket } from "node:net"
+import type { WebSocket } from "ws"
 
 /**
  * A server-to-client WebSocket text frame (FIN, opcode 1, unmasked), encoded once: every member of
@@ -27,19 +29,25 @@ export const PING_FRAME = Buffer.from([0x89, 0x00])
 
 export const OPEN = 1
 
-/** What the server needs of the `ws` connection on a socket. */
-export interface WireSocket {
-  readonly readyState: number
-  close(code: number, reason: string): void
-}
+/**
+ * Finishes a socket's upgrade (the 101) and hands every frame the client sends to `onFrame`, from
+ * the first one on; fails when the connection is gone or the handshake was refused.
+ */
+export type Accept = (onFrame: (data: string | Uint8Array) => void) => Effect.Effect<WebSocket, SocketGone>
 
-/** The `ws` connection that took over a socket at the upgrade (`ws` keeps it on the socket under a symbol of its own). */
-export const webSocketOf = (socket: NetSocket): WireSocket => {
-  const symbol = Object.getOwnPropertySymbols(socket).find((s) => s.description === "websocket")
-  const ws = symbol === undefined ? undefined : (socket as unknown as Record<symbol, WireSocket | undefined>)[symbol]
-  if (ws === undefined) throw new Error("no WebSocket on this socket")
-  return ws
-}
+export class SocketGone extends Data.TaggedError("SocketGone")<{}> {}
+
+/** Completes once the WebSocket has closed, whichever side closed it; interrupted, it closes it. */
+export const closed = (ws: WebSocket): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (ws.readyState === ws.CLOSED) return resume(Effect.void)
+    const done = () => resume(Effect.void)
+    ws.once("close", done)
+    return Effect.sync(() => {
+      ws.off("close", done)
+      ws.close()
+    })
+  })
 
 /**
  * Writes to a socket are held (corked) until the current synchronous run of deliveries is over,

@@ -1,22 +1,40 @@
-import { HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Context, Deferred, Effect, Exit, FiberSet, Option, Redacted, Schema, Scope } from "effect"
+import { HttpLayerRouter } from "@effect/platform"
+import { Cause, Context, Effect, FiberSet, Layer, LogLevel, Option, Redacted, Schema } from "effect"
+import type { IncomingMessage } from "node:http"
+import type { Socket as NetSocket } from "node:net"
+import { WebSocketServer } from "ws"
 import { AppConfig } from "../AppConfig.js"
 import { Unauthenticated, ValidationError } from "../domain/Errors.js"
 import { UserId } from "../domain/Ids.js"
-import { errorResponse } from "../http/Errors.js"
-import { Lifecycle } from "../http/Lifecycle.js"
-import { noteRequest } from "../http/RequestLog.js"
+import { describeCause, type ErrorBody, errorResponse } from "../http/Errors.js"
+import { endWithError, Lifecycle } from "../http/Lifecycle.js"
+import { logRequest, type RequestLog } from "../http/RequestLog.js"
 import { Tenants } from "../services/Tenants.js"
 import { Tokens } from "../services/Tokens.js"
-import { Connections } from "./Connection.js"
+import { Connections, type Session } from "./Connection.js"
 import { UserRegistry } from "./UserRegistry.js"
+import { type Accept, SocketGone } from "./Wire.js"
 
 const decodeUserId = Schema.decodeUnknownOption(UserId)
+const WS_KEY = /^[+/0-9A-Za-z]{22}==$/
+
+/** What makes an upgrade request a WebSocket handshake, checked before anything else (ws checks it again). */
+const handshakeProblem = (request: IncomingMessage) => {
+  const { headers } = request
+  if (request.method !== "GET") return "a WebSocket handshake is a GET"
+  if (headers.upgrade?.toLowerCase() !== "websocket") return "the Upgrade header must be websocket"
+  if (!WS_KEY.test(headers["sec-websocket-key"] ?? "")) return "missing or invalid Sec-WebSocket-Key header"
+  if (headers["sec-websocket-version"] !== "13" && headers["sec-websocket-version"] !== "8") return "Sec-WebSocket-Version must be 13"
+  return undefined
+}
 const noContext = (_: Context.Context<never>) => Context.empty()
 
-/** `GET /ws`: a token, or an API key and a user, from headers or the query string. */
-export const WsRoute = HttpLayerRouter.use((router) =>
+/**
+ * WebSocket upgrades to `/ws`, answered ahead of the router: a socket lives for hours, and
+ * everything a routed request carries (its fiber, its context, the platform's socket wrapper)
+ * would be held that long, per socket.
+ */
+const Upgrades = Layer.scopedDiscard(
   Effect.gen(function*() {
     const config = yield* AppConfig
     const tenants = yield* Tenants
@@ -24,21 +42,26 @@ export const WsRoute = HttpLayerRouter.use((router) =>
     const registry = yield* UserRegistry
     const connections = yield* Connections
     const lifecycle = yield* Lifecycle
+    const logRequests = LogLevel.lessThanEqual(config.logLevel, LogLevel.Info)
     // Sockets run with an empty context: their program reads no service from it (each was taken
     // when the layers were built), and every copy a socket's scopes and fibers make of a context
     // (the whole application's, otherwise) would be held for the socket's life.
     const runSocket = yield* Effect.flatMap(FiberSet.make(), (set) => FiberSet.runtime(set)<never>().pipe(Effect.mapInputContext(noContext)))
+    // The handshake only; sockets are counted and closed by the hub and the drain.
+    const wss = yield* Effect.acquireRelease(
+      Effect.sync(() => new WebSocketServer({ noServer: true, clientTracking: false })),
+      (wss) => Effect.async<void>((resume) => void wss.close(() => resume(Effect.void)))
+    )
 
-    const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
+    const authenticate = (request: IncomingMessage, query: URLSearchParams) =>
       Effect.gen(function*() {
-        const query = new URL(request.url, "http://localhost").searchParams
         const token = query.get("token")
         if (token !== null) {
           const claims = yield* tokens.verify(token)
           return { tenant: yield* tenants.byId(claims.tenantId), userId: claims.userId }
         }
         const key = request.headers["x-api-key"] ?? query.get("api_key")
-        if (key === undefined || key === null) return yield* Effect.fail(new Unauthenticated({ message: "missing credentials" }))
+        if (typeof key !== "string") return yield* Effect.fail(new Unauthenticated({ message: "missing credentials" }))
         const tenant = yield* tenants.authenticate(Redacted.make(key))
         const user = decodeUserId(request.headers["x-user-id"] ?? query.get("user_id"))
         if (Option.isNone(user)) {
@@ -47,37 +70,87 @@ export const WsRoute = HttpLayerRouter.use((router) =>
         return { tenant, userId: user.value }
       })
 
-    yield* router.add("GET", "/ws", (request) =>
+    const acceptOf = (request: IncomingMessage, socket: NetSocket, head: Buffer): Accept => {
+      // The request is let go of once the handshake is done: the socket outlives it by hours.
+      let handshake: { readonly request: IncomingMessage; readonly head: Buffer } | undefined = { request, head }
+      return (onFrame) =>
+        Effect.async((resume) => {
+          const pending = handshake
+          handshake = undefined
+          if (pending === undefined || socket.destroyed) return resume(Effect.fail(new SocketGone()))
+          // A handshake ws refuses (one of its checks not made here) is answered 400 by ws and the connection closed.
+          const gone = () => resume(Effect.fail(new SocketGone()))
+          socket.once("close", gone)
+          wss.handleUpgrade(pending.request, socket, pending.head, (ws) => {
+            socket.off("close", gone)
+            // Listening from the first frame on: none may arrive before the program reads them.
+            ws.on("message", (data: Buffer, isBinary: boolean) => onFrame(isBinary ? data : data.toString("utf8")))
+            // A protocol error (a bad frame, bad UTF-8) closes the socket; the close ends its program.
+            ws.on("error", () => {})
+            resume(Effect.succeed(ws))
+          })
+          return Effect.sync(() => void socket.destroy())
+        })
+    }
+
+    /** Checks the handshake and the credentials and takes the user's place: the socket's session, or none once refused. */
+    const admit = (request: IncomingMessage, socket: NetSocket, head: Buffer, refuse: (body: ErrorBody) => Effect.Effect<void>, who: RequestLog["Type"]) =>
       Effect.gen(function*() {
-        const auth = yield* Effect.either(authenticate(request))
-        if (auth._tag === "Left") {
-          return auth.left._tag === "Unauthenticated"
-            ? errorResponse(401, "AUTHENTICATION_ERROR", auth.left.message)
-            : errorResponse(400, "VALIDATION_ERROR", auth.left.message)
-        }
+        if (lifecycle.draining) return yield* Effect.as(refuse({ status: 503, code: "UNAVAILABLE", message: "the server is shutting down" }), undefined)
+        const problem = handshakeProblem(request)
+        if (problem !== undefined) return yield* Effect.as(refuse({ status: 400, code: "VALIDATION_ERROR", message: problem }), undefined)
+        const auth = yield* authenticate(request, new URL(request.url ?? "/", "http://localhost").searchParams).pipe(
+          Effect.mapError((e): ErrorBody =>
+            e._tag === "Unauthenticated"
+              ? { status: 401, code: "AUTHENTICATION_ERROR", message: e.message }
+              : { status: 400, code: "VALIDATION_ERROR", message: e.message }),
+          // The store down while looking up the key: 503, as for any request.
+          Effect.catchAllDefect((defect) => Effect.flip(describeCause(Cause.die(defect)))),
+          Effect.either
+        )
+        if (auth._tag === "Left") return yield* Effect.as(refuse(auth.left), undefined)
         const { tenant, userId } = auth.right
-        yield* noteRequest({ tenant_id: tenant.tenant.tenant_id, user_id: userId })
+        who.tenant_id = tenant.tenant.tenant_id
+        who.user_id = userId
         // The socket's place under the per-user cap (on every instance together when they share Redis), held until the socket is done.
-        const place = yield* Scope.make()
-        const release = Scope.close(place, Exit.void)
-        if (!(yield* Scope.extend(registry.claimSocket(tenant.tenant.tenant_id, userId, config.maxConnectionsPerUser), place))) {
-          yield* release
-          return errorResponse(429, "RATE_LIMIT_EXCEEDED", `at most ${config.maxConnectionsPerUser} connections per user`)
+        if (!(yield* registry.claimSocket(tenant.tenant.tenant_id, userId, config.maxConnectionsPerUser))) {
+          const message = `at most ${config.maxConnectionsPerUser} connections per user`
+          return yield* Effect.as(refuse({ status: 429, code: "RATE_LIMIT_EXCEEDED", message }), undefined)
         }
-        // The socket keeps the context it was made in for its life (and copies it per fiber): an empty one.
-        const socket = yield* Effect.orDie(request.upgrade).pipe(Effect.mapInputContext(noContext), Effect.onError(() => release))
-        // The socket's program runs in a fiber of its own, from the route's runtime rather than the
-        // request's (whose context, copied at every layer of the request, it would otherwise keep
-        // for the socket's whole life); the request answers once the upgrade is done.
-        const upgraded = yield* Deferred.make<void>()
-        const session = { tenant, userId, netSocket: NodeHttpServerRequest.toIncomingMessage(request).socket }
-        runSocket(lifecycle.track(connections.run(session, socket, Deferred.succeed(upgraded, undefined))).pipe(
-          Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)),
-          Effect.ensuring(Effect.zipRight(release, Deferred.succeed(upgraded, undefined))),
-          Effect.annotateLogs({ route: "/ws", tenant_id: tenant.tenant.tenant_id, user_id: userId })
-        ))
-        yield* Deferred.await(upgraded)
-        return HttpServerResponse.empty()
-      }).pipe(Effect.annotateLogs({ route: "/ws" })))
+        const session: Session = { tenant, userId, netSocket: socket, accept: acceptOf(request, socket, head) }
+        return session
+      })
+
+    const serve = (request: IncomingMessage, socket: NetSocket, head: Buffer) => {
+      const started = performance.now()
+      const who: RequestLog["Type"] = {}
+      const answer = (status: number) =>
+        logRequests
+          ? logRequest({ method: "GET", route: "/ws", path: "/ws", status, seconds: (performance.now() - started) / 1000, who })
+          : Effect.void
+      const refuse = ({ code, message, status }: ErrorBody) =>
+        Effect.zipRight(Effect.sync(() => endWithError(socket, status, code, message)), answer(status))
+      return admit(request, socket, head, refuse, who).pipe(
+        Effect.flatMap((session) =>
+          session === undefined ? Effect.void : lifecycle.track(connections.run(session, answer(101))).pipe(
+            Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)),
+            Effect.annotateLogs({ route: "/ws", tenant_id: session.tenant.tenant.tenant_id, user_id: session.userId })
+          )),
+        Effect.scoped
+      )
+    }
+
+    yield* lifecycle.upgrade("/ws", (request, socket, head) => {
+      runSocket(serve(request, socket as NetSocket, head))
+    })
   })
+)
+
+/**
+ * `GET /ws`: a token, or an API key and a user, from headers or the query string. Upgrades are
+ * answered ahead of the router; a plain GET gets a §9 answer from it.
+ */
+export const WsRoute = Layer.merge(
+  Upgrades,
+  HttpLayerRouter.add("GET", "/ws", errorResponse(400, "VALIDATION_ERROR", "GET /ws is a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)"))
 )

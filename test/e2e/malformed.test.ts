@@ -1,15 +1,6 @@
-import * as net from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { rawRequest } from "../support/raw.js"
 import { type RunningServer, startServer } from "../support/server.js"
-
-const rawRequest = (port: number, bytes: Buffer) =>
-  new Promise<string>((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1", () => socket.write(bytes))
-    let data = ""
-    socket.on("data", (chunk) => (data += String(chunk)))
-    socket.on("error", reject)
-    socket.on("close", () => resolve(data))
-  })
 
 describe("requests Node's HTTP parser refuses", () => {
   let server: RunningServer

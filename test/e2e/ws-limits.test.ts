@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createTenant, type RunningServer, startServer } from "../support/server.js"
+import { parseRaw, rawRequest } from "../support/raw.js"
 import { connectWs } from "../support/ws.js"
 import { FAST } from "./_helpers.js"
 
@@ -21,6 +22,33 @@ describe("WebSocket limits and isolation", () => {
     await new Promise((r) => setTimeout(r, 100))
     const again = await connectWs(server.url, { headers })
     await Promise.all([open[1]!.close(), again.close()])
+  })
+
+  it("answers a plain GET and a broken handshake with the error body, and a refused handshake holds no place", async () => {
+    const { apiKey } = await createTenant(server.url, "handshakes", FAST)
+    const plain = await fetch(`${server.url}/ws`, { headers: { "x-api-key": apiKey, "x-user-id": "hal" } })
+    expect(plain.status).toBe(400)
+    expect(((await plain.json()) as { error: unknown }).error).toMatchObject({ code: "VALIDATION_ERROR" })
+    const handshake = (version: string) =>
+      `GET /ws?api_key=${apiKey}&user_id=hal HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: ${version}\r\n\r\n`
+    for (const version of ["7", "13x", ""]) {
+      const refused = parseRaw(await rawRequest(server.port, handshake(version)))
+      expect(refused).toEqual({ status: 400, body: { error: { code: "VALIDATION_ERROR", message: "Sec-WebSocket-Version must be 13" } } })
+    }
+    const noKey = parseRaw(await rawRequest(server.port, handshake("13").replace(/Sec-WebSocket-Key: .*\r\n/, "")))
+    expect(noKey).toMatchObject({ status: 400, body: { error: { code: "VALIDATION_ERROR" } } })
+    const badKey = parseRaw(await rawRequest(server.port, `GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`))
+    expect(badKey).toMatchObject({ status: 400, body: { error: { code: "VALIDATION_ERROR" } } })
+    // Refused by the WebSocket library after the credentials were checked and a place taken: the place is given back.
+    for (let i = 0; i < 3; i++) {
+      const response = await rawRequest(server.port, handshake("13").replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: a,,b\r\n\r\n"))
+      expect(response).toMatch(/^HTTP\/1\.1 400 /)
+    }
+    // The cap is 2: both places are free.
+    const headers = { "x-api-key": apiKey, "x-user-id": "hal" }
+    const open = [await connectWs(server.url, { headers }), await connectWs(server.url, { headers })]
+    await Promise.all(open.map((c) => c.close()))
   })
 
   it("spends the tenant's rate-limit tokens on WS sends and answers RATE_LIMIT_EXCEEDED", async () => {
