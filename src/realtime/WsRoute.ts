@@ -1,5 +1,5 @@
 import { HttpLayerRouter } from "@effect/platform"
-import { Cause, Context, Effect, FiberSet, Layer, LogLevel, Option, Redacted, Schema } from "effect"
+import { Cause, Context, Effect, Exit, FiberSet, Layer, LogLevel, Option, Redacted, Schema, Scope } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { Socket as NetSocket } from "node:net"
 import { WebSocketServer } from "ws"
@@ -121,24 +121,37 @@ const Upgrades = Layer.scopedDiscard(
         return session
       })
 
-    const serve = (request: IncomingMessage, socket: NetSocket, head: Buffer) => {
+    /** The upgrade's log line, once answered: a closure of its own, holding nothing of the request. */
+    const answerOf = (who: RequestLog["Type"]) => {
       const started = performance.now()
-      const who: RequestLog["Type"] = {}
-      const answer = (status: number) =>
+      return (status: number) =>
         logRequests
           ? logRequest({ method: "GET", route: "/ws", path: "/ws", status, seconds: (performance.now() - started) / 1000, who })
           : Effect.void
-      const refuse = ({ code, message, status }: ErrorBody) =>
-        Effect.zipRight(Effect.sync(() => endWithError(socket, status, code, message)), answer(status))
-      return admit(request, socket, head, refuse, who).pipe(
-        Effect.flatMap((session) =>
-          session === undefined ? Effect.void : lifecycle.track(connections.run(session, answer(101))).pipe(
-            Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)),
-            Effect.annotateLogs({ route: "/ws", tenant_id: session.tenant.tenant.tenant_id, user_id: session.userId })
-          )),
-        Effect.scoped
-      )
     }
+
+    /** The socket's program in a fiber of its own, holding neither the request nor the admission's fiber and effects. */
+    const runProgram = (session: Session, answer: (status: number) => Effect.Effect<void>, place: Scope.CloseableScope) =>
+      runSocket(lifecycle.track(connections.run(session, answer(101))).pipe(
+        Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)),
+        Effect.ensuring(Scope.close(place, Exit.void)),
+        Effect.annotateLogs({ route: "/ws", tenant_id: session.tenant.tenant.tenant_id, user_id: session.userId })
+      ))
+
+    const serve = (request: IncomingMessage, socket: NetSocket, head: Buffer) =>
+      Effect.gen(function*() {
+        const who: RequestLog["Type"] = {}
+        const answer = answerOf(who)
+        const refuse = ({ code, message, status }: ErrorBody) =>
+          Effect.zipRight(Effect.sync(() => endWithError(socket, status, code, message)), answer(status))
+        // The user's place, held until the socket is done.
+        const place = yield* Scope.make()
+        const session = yield* Scope.extend(admit(request, socket, head, refuse, who), place).pipe(
+          Effect.onError(() => Scope.close(place, Exit.void))
+        )
+        if (session === undefined) return yield* Scope.close(place, Exit.void)
+        runProgram(session, answer, place)
+      })
 
     yield* lifecycle.upgrade("/ws", (request, socket, head) => {
       runSocket(serve(request, socket as NetSocket, head))
