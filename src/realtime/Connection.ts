@@ -1,4 +1,4 @@
-import { Deferred, Duration, Effect, FiberSet, Queue } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberId, FiberSet, Scope } from "effect"
 import * as crypto from "node:crypto"
 import type { Socket as NetSocket } from "node:net"
 import { AppConfig } from "../AppConfig.js"
@@ -21,8 +21,8 @@ const HIGH_WATER = 256 * 1024
 
 /** After `server.shutdown`, how long the frames the client sent before its close (its last ack) may take to be handled. */
 const CLOSING_WAIT = Duration.seconds(2)
-/** Queued behind a client's last frames: every frame before it has been handled. */
-const HANDLED: unique symbol = Symbol("handled")
+/** Frames received and not yet handled, at most; past that the client is not waiting for answers. */
+const INBOUND_FRAMES = 256
 
 const closeReasons: Record<number, string> = {
   [CloseCodes.goingAway]: "server shutting down",
@@ -125,13 +125,13 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
             waiting.push(item)
             if (!pumping) {
               pumping = true
-              runFork(pump)
+              runFork(pump())
             }
           }
         }
         const reply = (frame: Record<string, unknown>) => conn.offer({ data: JSON.stringify(frame) })
 
-        const drained = Effect.async<void>((resume) => {
+        const drained = () => Effect.async<void>((resume) => {
           if (netSocket.writableLength <= HIGH_WATER) return resume(Effect.void)
           const done = () => resume(Effect.void)
           netSocket.once("drain", done)
@@ -141,7 +141,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
             netSocket.off("close", done)
           })
         })
-        const send = (data: string) => Effect.zipRight(drained, Effect.sync(() => isOpen() && writeNow(textFrame(data))))
+        const send = (data: string) => Effect.zipRight(drained(), Effect.sync(() => isOpen() && writeNow(textFrame(data))))
 
         /** Messages of one room after `after`, up to `until` (inclusive), in seq order. */
         const catchUp = (path: "sync" | "retry", roomId: string, after: number, until?: number) =>
@@ -178,7 +178,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
               const result = step(item)
               if (result === "done") return
               if (result === "full") {
-                yield* drained
+                yield* drained()
                 continue
               }
               const since = conn.since.get(item.roomId!)!
@@ -188,7 +188,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
             }
           })
         /** Works through the waiting frames; with none left, frames go out at once again and the fiber ends. */
-        const next = Effect.sync(() => {
+        const next = () => Effect.sync(() => {
           const item = waiting.shift()
           if (item === undefined) {
             live = true
@@ -196,7 +196,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           }
           return item
         })
-        const pump: Effect.Effect<void> = Effect.flatMap(next, (item) => item === undefined ? Effect.void : Effect.zipRight(forward(item), pump))
+        const pump = (): Effect.Effect<void> => Effect.flatMap(next(), (item) => item === undefined ? Effect.void : Effect.zipRight(forward(item), pump()))
 
         // Register before reading the store, so nothing committed in between is missed.
         const cursors = yield* roomsRepo.cursors(tenantId, userId)
@@ -212,7 +212,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         runFork(Deferred.await(opened).pipe(
           Effect.zipRight(Effect.forEach(behind, ([roomId, { lastAck }]) => catchUp("sync", roomId, lastAck), { discard: true })),
           Effect.zipRight(notifications.sync(tenantId, userId, (data) => Effect.zipRight(Effect.sync(() => metrics.delivered("sync", "notification")), send(data)))),
-          Effect.zipRight(pump)
+          Effect.zipRight(pump())
         ))
 
         // Heartbeat (the hub's sweep calls it): a ping frame every interval; a socket silent for the timeout is dropped.
@@ -229,20 +229,41 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           else if (isOpen()) netSocket.write(PING_FRAME)
         }
 
-        // Frames from the client, one at a time in order; the reader starts with the first frame (idle sockets never have one).
-        const onFrame = yield* clientFrames.make({ conn, tenantId, userId, limits: tenantLimits, reply })
-        const inbound = yield* Queue.bounded<string | Uint8Array | typeof HANDLED>(256)
-        const handled = yield* Deferred.make<void>()
-        const reader = Effect.forever(Effect.flatMap(Queue.take(inbound), (data) => (data === HANDLED ? Deferred.succeed(handled, undefined) : onFrame(data))))
-        let reading = false
+        // Frames from the client, one at a time in order. An idle socket never sends one: what handles
+        // them (the frame handler, a fiber working through them) is made with the first.
+        const scope = yield* Effect.scope
+        let onFrame: ((data: string | Uint8Array) => Effect.Effect<void>) | undefined
+        const inbound: Array<string | Uint8Array> = []
+        /** Completes when the frames received so far are handled; none while no fiber is at work. */
+        let reading: Deferred.Deferred<void> | undefined
+        const readAll = (done: Deferred.Deferred<void>): Effect.Effect<void> =>
+          Effect.suspend(() => {
+            const data = inbound.shift()
+            if (data === undefined) {
+              // In the same step as the check: a frame arriving from now on starts a new reader.
+              reading = undefined
+              Deferred.unsafeDone(done, Exit.void)
+              return Effect.void
+            }
+            if (onFrame === undefined) {
+              return Effect.flatMap(Scope.extend(clientFrames.make({ conn, tenantId, userId, limits: tenantLimits, reply }), scope), (handler) => {
+                onFrame = handler
+                return Effect.zipRight(handler(data), readAll(done))
+              })
+            }
+            return Effect.zipRight(onFrame(data), readAll(done))
+          })
+        const startReading = () => {
+          reading = Deferred.unsafeMake<void>(FiberId.none)
+          // In the socket's scope, not the reader's: a frame being handled when the socket closes is finished.
+          runFork(readAll(reading))
+        }
 
         // Runs until the socket closes, whichever side closes it.
         ws = yield* session.accept((data) => {
-          if (!Queue.unsafeOffer(inbound, data)) kill(CloseCodes.policy)
-          if (reading) return
-          reading = true
-          // In the socket's scope, not the reader's: a frame being handled when the socket closes is finished.
-          runFork(reader)
+          if (inbound.length >= INBOUND_FRAMES) return kill(CloseCodes.policy)
+          inbound.push(data)
+          if (reading === undefined) startReading()
         })
         if (closing !== undefined) {
           const code = closing
@@ -255,8 +276,8 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           // After server.shutdown (the socket's last frame), what the client sent before its own close, its
           // last ack, is handled before the socket's scope closes: a reconnect elsewhere syncs from there.
           Effect.ensuring(Effect.suspend(() =>
-            closing === CloseCodes.goingAway && reading
-              ? Queue.offer(inbound, HANDLED).pipe(Effect.zipRight(Deferred.await(handled)), Effect.timeout(CLOSING_WAIT), Effect.ignore)
+            closing === CloseCodes.goingAway && reading !== undefined
+              ? Effect.ignore(Effect.timeout(Deferred.await(reading), CLOSING_WAIT))
               : Effect.void
           ))
         )
