@@ -261,6 +261,8 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
 
         // Runs until the socket closes, whichever side closes it.
         ws = yield* session.accept((data) => {
+          // Once one frame is refused, so is every later one: none is handled out of the order sent.
+          if (closing === CloseCodes.policy) return
           if (inbound.length >= INBOUND_FRAMES) return kill(CloseCodes.policy)
           inbound.push(data)
           if (reading === undefined) startReading()

@@ -51,6 +51,35 @@ describe("WebSocket limits and isolation", () => {
     await Promise.all(open.map((c) => c.close()))
   })
 
+  it("closes with 1008 a client whose frames arrive faster than they are handled, and stays up", async () => {
+    const tenant = await createTenant(server.url, "flood", FAST)
+    const room = (await tenant.api.as("flo").post("/rooms", { type: "group", members: [] })).body.room_id
+    const headers = { "x-api-key": tenant.apiKey, "x-user-id": "flo" }
+    const flooder = await connectWs(server.url, { headers })
+    // 2,000 sends in one write (masked with a zero key, as a client must mask); each waits for its commit,
+    // so they pile up far past what is held for one socket.
+    const frame = (text: string) => Buffer.concat([Buffer.from([0x81, 0xfe, Buffer.byteLength(text) >> 8, Buffer.byteLength(text) & 0xff, 0, 0, 0, 0]), Buffer.from(text)])
+    const burst = Buffer.concat(Array.from({ length: 2000 }, (_, i) => frame(JSON.stringify({ type: "send_message", room_id: room, content: `m${i}`, request_id: `s${i}` }))))
+    ;(flooder.socket as unknown as { _socket: { write(b: Buffer): void } })._socket.write(burst)
+    expect(await flooder.closed).toEqual({ code: 1008, reason: "policy violation" })
+    const sent = flooder.frames.filter((f) => f.type === "message.sent").length
+    expect(sent).toBeLessThan(2000)
+    // Every send answered is stored, in the order sent and gap-free; the server takes new sockets.
+    const stored: Array<{ seq: number; content: string }> = []
+    for (let more = true; more;) {
+      const page = await tenant.api.as("flo").get(`/rooms/${room}/messages?after_seq=${stored.length}&limit=100`)
+      stored.push(...page.body.messages)
+      more = page.body.has_more
+    }
+    expect(stored.length).toBeGreaterThanOrEqual(sent)
+    expect(stored.map((m) => m.seq)).toEqual(stored.map((_, i) => i + 1))
+    expect(stored.map((m) => m.content)).toEqual(stored.map((_, i) => `m${i}`))
+    const after = await connectWs(server.url, { headers })
+    after.send({ type: "ping", request_id: "after" })
+    await after.waitFor((f) => f.type === "pong" && f.request_id === "after")
+    await after.close()
+  })
+
   it("spends the tenant's rate-limit tokens on WS sends and answers RATE_LIMIT_EXCEEDED", async () => {
     const tenant = await createTenant(server.url, "limited", { rate_limit_per_sec: 1, burst: 3 })
     const room = (await tenant.api.as("ray").post("/rooms", { type: "group", members: [] })).body.room_id
