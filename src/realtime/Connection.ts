@@ -52,7 +52,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
     const intervalMs = Duration.toMillis(config.heartbeatInterval)
     const timeoutMs = Duration.toMillis(config.heartbeatTimeout)
 
-    /** Serves one socket until it closes; `onOpen` runs once the upgrade is done. */
+    /** Serves one socket until it closes, in the socket's scope (closing it ends the socket); `onOpen` runs once the upgrade is done. */
     const run = (session: Session, onOpen: Effect.Effect<void> = Effect.void) =>
       Effect.gen(function*() {
         const { tenant: { limits: tenantLimits, tenant }, userId } = session
@@ -277,13 +277,13 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         yield* closed(ws).pipe(
           // After server.shutdown (the socket's last frame), what the client sent before its own close, its
           // last ack, is handled before the socket's scope closes: a reconnect elsewhere syncs from there.
-          Effect.ensuring(Effect.suspend(() =>
+          Effect.zipRight(Effect.suspend(() =>
             closing === CloseCodes.goingAway && reading !== undefined
               ? Effect.ignore(Effect.timeout(Deferred.await(reading), CLOSING_WAIT))
               : Effect.void
           ))
         )
-      }).pipe(Effect.scoped)
+      })
 
     return { run } as const
   })

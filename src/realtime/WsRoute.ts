@@ -133,8 +133,13 @@ const Upgrades = Layer.scopedDiscard(
     /** The socket's program in a fiber of its own, holding neither the request nor the admission's fiber and effects. */
     const runProgram = (session: Session, answer: (status: number) => Effect.Effect<void>, place: Scope.CloseableScope) =>
       runSocket(lifecycle.track(connections.run(session, answer(101))).pipe(
-        Effect.catchAllCause((cause) => Effect.logDebug("socket closed", cause)),
-        Effect.ensuring(Scope.close(place, Exit.void)),
+        Effect.provideService(Scope.Scope, place),
+        // The place is the socket's scope: its finalizers and the user's place end with it, in one frame.
+        Effect.onExit((exit) =>
+          Effect.zipRight(
+            Exit.isFailure(exit) && !Exit.isInterrupted(exit) ? Effect.logDebug("socket closed", exit.cause) : Effect.void,
+            Scope.close(place, Exit.void)
+          )),
         Effect.annotateLogs({ route: "/ws", tenant_id: session.tenant.tenant.tenant_id, user_id: session.userId })
       ))
 
