@@ -132,8 +132,8 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
             Effect.catchAllCause(toResponse)
           ))
         const seconds = (performance.now() - started) / 1000
-        // A WebSocket's "request" lasts as long as the socket: not a latency.
-        if (route !== "/ws") metrics.request(request.method, route, response.status, seconds)
+        // Upgrades to /ws never come here (src/realtime/WsRoute.ts): a plain GET /ws is an ordinary request.
+        metrics.request(request.method, route, response.status, seconds)
         if (logRequests) yield* logRequest({ method: request.method, route, path, status: response.status, seconds, who })
         return lifecycle.draining ? HttpServerResponse.setHeader(response, "connection", "close") : response
       })
