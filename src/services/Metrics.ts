@@ -46,6 +46,12 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
       labelNames: ["reason"],
       registers
     })
+    const groupCommits = new client.Histogram({
+      name: "chatapi_sqlite_group_commit_messages",
+      help: "Messages stored per SQLite transaction by the group commit (_count: commits, _sum: messages)",
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers
+    })
     const redisReconnects = new client.Counter({ name: "chatapi_redis_reconnects_total", help: "Redis connections ready again after a loss", labelNames: ["connection"], registers })
     const redisConnected = new client.Gauge({ name: "chatapi_redis_connected", help: "1 while a Redis connection is ready", labelNames: ["connection"], registers })
     const db = config.database
@@ -84,6 +90,7 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
       webhookCall: (event: string, outcome: "delivered" | "failed" | "dead_lettered") => webhooks.inc({ event, outcome }),
       rateLimited: (transport: "rest" | "ws") => rateLimited.inc({ transport }),
       busDropped: (reason: "redis_unavailable" | "inbox_full") => busDropped.inc({ reason }),
+      groupCommit: (messages: number) => groupCommits.observe(messages),
       redisConnection: (connection: string, ready: boolean, reconnected: boolean) => {
         redisConnected.set({ connection }, ready ? 1 : 0)
         if (reconnected) redisReconnects.inc({ connection })

@@ -60,8 +60,8 @@ const SQL = {
 } as const
 
 /**
- * Group commit on SQLite: every send waiting when the connection frees up is stored in one
- * transaction, each in a savepoint of its own, with prepared statements run synchronously. Each
+ * Group commit on SQLite: every send read in the same turn of the event loop (and any that waited
+ * while the connection was busy) is stored in one transaction, each in a savepoint of its own, with prepared statements run synchronously. Each
  * still takes its own seq and is answered only after the commit.
  */
 const sqliteBatch = (db: Database.Database) => {
@@ -98,6 +98,12 @@ const sqliteBatch = (db: Database.Database) => {
 
 const MAX_BATCH = 256
 
+/** Resumes once the event loop has handled the I/O of its current turn (`setImmediate`). */
+const endOfTurn = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
 /** Stores messages with gap-free per-room seqs and tells the room once each is committed. */
 export class Sequencer extends Effect.Service<Sequencer>()("services/Sequencer", {
   dependencies: [MessagesRepo.Default, Rooms.Default, Bus.Default, Metrics.Default],
@@ -109,7 +115,7 @@ export class Sequencer extends Effect.Service<Sequencer>()("services/Sequencer",
       return bus.publish(roomFrame(input.tenantId, message.room_id, messageFrame(message), { seq: message.seq, origin: input.origin }))
     }
     const direct = yield* Effect.serviceOption(SqliteDirect)
-    const append = Option.isSome(direct) ? yield* sqliteAppend(direct.value, told) : yield* sqlAppend(told)
+    const append = Option.isSome(direct) ? yield* sqliteAppend(direct.value, metrics, told) : yield* sqlAppend(told)
     return { append } as const
   })
 }) {}
@@ -122,19 +128,23 @@ interface Pending {
 }
 
 /** SQLite: one writer fiber takes every waiting send and commits them together. */
-const sqliteAppend = (direct: SqliteDirect["Type"], told: Tell) =>
+const sqliteAppend = (direct: SqliteDirect["Type"], metrics: Metrics, told: Tell) =>
   Effect.gen(function*() {
     const batch = yield* direct.run(sqliteBatch).pipe(Effect.orDie)
     const waiting = yield* Queue.unbounded<Pending>()
-    yield* Queue.takeBetween(waiting, 1, MAX_BATCH).pipe(
-      Effect.flatMap((chunk) => {
-        const pending = [...chunk]
+    // The first send wakes the writer in the same turn of the event loop: wait for the end of that
+    // turn, so that every request read in it joins the batch (a batch of one per commit otherwise).
+    const gather = Effect.flatMap(Queue.take(waiting), (first) =>
+      Effect.zipRight(endOfTurn, Effect.map(Queue.takeUpTo(waiting, MAX_BATCH - 1), (rest) => [first, ...rest])))
+    yield* gather.pipe(
+      Effect.flatMap((pending) => {
         return direct.run(() => batch(pending.map((p) => p.input))).pipe(
           Effect.matchCauseEffect({
             // The whole transaction failed (the disk, a lock held too long): every send in it fails.
             onFailure: (cause) => Effect.forEach(pending, (p) => Deferred.die(p.done, Cause.squash(cause)), { discard: true }),
-            onSuccess: (outcomes) =>
-              Effect.forEach(outcomes, (outcome, i) => {
+            onSuccess: (outcomes) => {
+              metrics.groupCommit(pending.length)
+              return Effect.forEach(outcomes, (outcome, i) => {
                 const p = pending[i]!
                 switch (outcome._tag) {
                   case "Stored":
@@ -148,6 +158,7 @@ const sqliteAppend = (direct: SqliteDirect["Type"], told: Tell) =>
                     return Deferred.die(p.done, new SqlError({ cause: outcome.cause, message: "Failed to store a message" }))
                 }
               }, { discard: true })
+            }
           })
         )
       }),
