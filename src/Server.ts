@@ -9,7 +9,7 @@ import { AdminLive } from "./http/Admin.js"
 import { AdminAuthLive, TenantAuthLive, UserAuthLive } from "./http/Auth.js"
 import { DemoRoute } from "./http/Demo.js"
 import { DocsRoute } from "./http/Docs.js"
-import { RequestMiddleware } from "./http/Errors.js"
+import { MaxBodySizeLive, RequestMiddleware } from "./http/Errors.js"
 import { HealthLive } from "./http/Health.js"
 import { MessagesLive } from "./http/Messages.js"
 import { RoomsLive } from "./http/Rooms.js"
@@ -75,7 +75,7 @@ const ApiRoutes = HttpLayerRouter.addHttpApi(Api).pipe(
 )
 
 /** Every route with its services; needs a SqlClient and AppConfig. */
-export const RoutesLive = Layer.mergeAll(ApiRoutes, WsRoute, DocsRoute, DemoRoute, MetricsRoute, RequestMiddleware, DeliveryWorkerLive, WebhookWorkerLive, CheckpointWorkerLive).pipe(
+export const RoutesLive = Layer.mergeAll(ApiRoutes, WsRoute, DocsRoute, DemoRoute, MetricsRoute, RequestMiddleware, MaxBodySizeLive, DeliveryWorkerLive, WebhookWorkerLive, CheckpointWorkerLive).pipe(
   Layer.provide(Layer.mergeAll(Connections.Default, RealtimeHub.Default, Bus.Default, UserRegistry.Default)),
   Layer.provideMerge(ServicesLive),
   Layer.provide(NodeContext.layer)

@@ -1,6 +1,6 @@
-import { Headers, HttpIncomingMessage, HttpMethod, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { FileSystem, HttpIncomingMessage, HttpMethod, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Cause, Effect, LogLevel, Option } from "effect"
+import { Cause, Effect, FiberRef, Layer, LogLevel, Option } from "effect"
 import type { IncomingMessage } from "node:http"
 import { Api } from "../api/Api.js"
 import { DemoApi } from "../api/DemoApi.js"
@@ -8,7 +8,7 @@ import { AppConfig } from "../AppConfig.js"
 import { Metrics, routeMatcher } from "../services/Metrics.js"
 import { Lifecycle } from "./Lifecycle.js"
 import { isBadValue } from "../db/BadValue.js"
-import { logRequest, RequestLog } from "./RequestLog.js"
+import { currentWho, logRequest, type Who } from "./RequestLog.js"
 
 export const errorResponse = (status: number, code: string, message: string) =>
   HttpServerResponse.unsafeJson({ error: { code, message } }, { status })
@@ -92,6 +92,15 @@ const routeOf = routeMatcher([
 ])
 
 /**
+ * The body size cap of every request, in the context the server runs requests with (one value for
+ * all, rather than provided again around each request).
+ */
+export const MaxBodySizeLive = Layer.effect(
+  HttpIncomingMessage.MaxBodySize,
+  Effect.map(AppConfig, ({ maxBodyBytes }) => Option.some(FileSystem.Size(maxBodyBytes)))
+)
+
+/**
  * Around every route: the body size cap, the §9 body for anything the API did not answer, one
  * log line and one latency sample per request, and 503 once the server is draining.
  */
@@ -111,26 +120,24 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
         if (lifecycle.draining) {
           return HttpServerResponse.setHeader(errorResponse(503, "UNAVAILABLE", "the server is shutting down"), "connection", "close")
         }
-        const who: RequestLog["Type"] = {}
+        const who: Who = {}
+        // The fiber runs this request only: set, not scoped (a scoped provide costs several µs each).
+        yield* FiberRef.set(currentWho, who)
         const length = Number(request.headers["content-length"] ?? 0)
         if (request.headers["content-length"] === undefined && request.headers["transfer-encoding"] !== undefined) {
           keepSocketOnOverflow(NodeHttpServerRequest.toIncomingMessage(request))
         }
-        const jsonRequest = request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
+        // The API speaks JSON only: a body is read as JSON whatever its declared type. The headers
+        // are the request's own object, read by everything after this.
+        ;(request.headers as Record<string, string>)["content-type"] = "application/json"
         const response = yield* lifecycle.track(length > maxBodyBytes
           ? Effect.succeed(errorResponse(413, "PAYLOAD_TOO_LARGE", `request body is over ${maxBodyBytes} bytes`))
           : Effect.gen(function*() {
-            if (HttpMethod.hasBody(request.method) && jsonDepth(yield* jsonRequest.text) > MAX_JSON_DEPTH) {
+            if (HttpMethod.hasBody(request.method) && jsonDepth(yield* request.text) > MAX_JSON_DEPTH) {
               return errorResponse(400, "VALIDATION_ERROR", `request body is nested deeper than ${MAX_JSON_DEPTH} levels`)
             }
             return yield* app
-          }).pipe(
-            HttpIncomingMessage.withMaxBodySize(Option.some(maxBodyBytes)),
-            Effect.provideService(RequestLog, who),
-            // The API speaks JSON only: a body is read as JSON whatever its declared type.
-            Effect.provideService(HttpServerRequest.HttpServerRequest, jsonRequest),
-            Effect.catchAllCause(toResponse)
-          ))
+          }).pipe(Effect.catchAllCause(toResponse)))
         const seconds = (performance.now() - started) / 1000
         // Upgrades to /ws never come here (src/realtime/WsRoute.ts): a plain GET /ws is an ordinary request.
         metrics.request(request.method, route, response.status, seconds)

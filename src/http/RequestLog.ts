@@ -1,17 +1,33 @@
-import { Context, Effect } from "effect"
+import { Effect, FiberRef, HashMap } from "effect"
 
 /** Who a request acted as, filled in by authentication and written on the request's log line. */
-export class RequestLog extends Context.Tag("http/RequestLog")<RequestLog, {
+export interface Who {
   tenant_id?: string
   user_id?: string
-}>() {}
+}
 
-export const noteRequest = (fields: { tenant_id?: string; user_id?: string }) =>
-  Effect.serviceOption(RequestLog).pipe(
-    Effect.map((log) => {
-      if (log._tag === "Some") Object.assign(log.value, fields)
-    })
-  )
+/**
+ * The request's `Who`, set once at the start of its fiber (a fiber runs one request, so the
+ * value is never restored: a plain set, not a scoped `locally`, on the hot path).
+ */
+export const currentWho = FiberRef.unsafeMake<Who | undefined>(undefined)
+
+export const noteRequest = (fields: Who) =>
+  FiberRef.getWith(currentWho, (who) => {
+    if (who !== undefined) Object.assign(who, fields)
+    return Effect.void
+  })
+
+/**
+ * Annotates every later log line of the request's fiber with who acts (no restore needed: the
+ * fiber ends with the request).
+ */
+export const annotateRequest = (fields: Who) =>
+  FiberRef.update(FiberRef.currentLogAnnotations, (annotations) => {
+    let next = annotations
+    for (const [key, value] of Object.entries(fields)) next = HashMap.set(next, key, value)
+    return next
+  })
 
 /** The one log line of a request, once it is answered. */
 export const logRequest = (line: {
@@ -20,7 +36,7 @@ export const logRequest = (line: {
   readonly path: string
   readonly status: number
   readonly seconds: number
-  readonly who: RequestLog["Type"]
+  readonly who: Who
 }) =>
   Effect.logInfo("request").pipe(
     Effect.annotateLogs({

@@ -1,14 +1,18 @@
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
-import { Effect, Schema } from "effect"
+import { Context, Effect, Schema } from "effect"
 import { Api } from "../api/Api.js"
 import { CurrentTenant, CurrentUser } from "../api/Middleware.js"
 import { ExistingRoom, MemberList, type Room, RoomList } from "../domain/Room.js"
 import { Rooms } from "../services/Rooms.js"
+import { annotateRequest } from "./RequestLog.js"
 
-/** Runs `f` with the caller's tenant id and user id. */
+/** Runs `f` with the caller's tenant id and user id; the request's later log lines name them. */
 export const asCaller = <A, E, R>(f: (tenantId: CurrentTenant["Type"]["tenant"]["tenant_id"], userId: CurrentUser["Type"]) => Effect.Effect<A, E, R>) =>
-  Effect.flatMap(Effect.all([CurrentTenant, CurrentUser]), ([{ tenant }, user]) =>
-    f(tenant.tenant_id, user).pipe(Effect.annotateLogs({ tenant_id: tenant.tenant_id, user_id: user })))
+  Effect.contextWithEffect((context: Context.Context<CurrentTenant | CurrentUser>) => {
+    const tenantId = Context.get(context, CurrentTenant).tenant.tenant_id
+    const userId = Context.get(context, CurrentUser)
+    return Effect.zipRight(annotateRequest({ tenant_id: tenantId, user_id: userId }), f(tenantId, userId))
+  })
 
 /** A new room as 201; an existing DM as 200 with that room, never a second one. */
 export const createdRoom = (room: Room): Effect.Effect<Room | HttpServerResponse.HttpServerResponse> =>

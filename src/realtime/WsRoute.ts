@@ -8,7 +8,7 @@ import { Unauthenticated, ValidationError } from "../domain/Errors.js"
 import { UserId } from "../domain/Ids.js"
 import { describeCause, type ErrorBody, errorResponse } from "../http/Errors.js"
 import { endWithError, Lifecycle } from "../http/Lifecycle.js"
-import { logRequest, type RequestLog } from "../http/RequestLog.js"
+import { logRequest, type Who } from "../http/RequestLog.js"
 import { Tenants } from "../services/Tenants.js"
 import { Tokens } from "../services/Tokens.js"
 import { Connections, type Session } from "./Connection.js"
@@ -94,7 +94,7 @@ const Upgrades = Layer.scopedDiscard(
     }
 
     /** Checks the handshake and the credentials and takes the user's place: the socket's session, or none once refused. */
-    const admit = (request: IncomingMessage, socket: NetSocket, head: Buffer, refuse: (body: ErrorBody) => Effect.Effect<void>, who: RequestLog["Type"]) =>
+    const admit = (request: IncomingMessage, socket: NetSocket, head: Buffer, refuse: (body: ErrorBody) => Effect.Effect<void>, who: Who) =>
       Effect.gen(function*() {
         if (lifecycle.draining) return yield* Effect.as(refuse({ status: 503, code: "UNAVAILABLE", message: "the server is shutting down" }), undefined)
         const problem = handshakeProblem(request)
@@ -122,7 +122,7 @@ const Upgrades = Layer.scopedDiscard(
       })
 
     /** The upgrade's log line, once answered: a closure of its own, holding nothing of the request. */
-    const answerOf = (who: RequestLog["Type"]) => {
+    const answerOf = (who: Who) => {
       const started = performance.now()
       return (status: number) =>
         logRequests
@@ -145,7 +145,7 @@ const Upgrades = Layer.scopedDiscard(
 
     const serve = (request: IncomingMessage, socket: NetSocket, head: Buffer) =>
       Effect.gen(function*() {
-        const who: RequestLog["Type"] = {}
+        const who: Who = {}
         const answer = answerOf(who)
         const refuse = ({ code, message, status }: ErrorBody) =>
           Effect.zipRight(Effect.sync(() => endWithError(socket, status, code, message)), answer(status))

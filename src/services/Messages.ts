@@ -1,4 +1,4 @@
-import { Effect, Option } from "effect"
+import { Effect, LogLevel, Option } from "effect"
 import { MessagesRepo } from "../db/MessagesRepo.js"
 import { Conflict, Forbidden, notFound, PayloadTooLarge, ValidationError } from "../domain/Errors.js"
 import type { TenantId, UserId } from "../domain/Ids.js"
@@ -61,11 +61,15 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
           key: input.idempotencyKey ?? input.client_msg_id ?? null,
           origin: input.origin
         })
-        yield* Effect.logDebug("message stored").pipe(
-          Effect.annotateLogs({ room_id: message.room_id, message_id: message.message_id, seq: message.seq })
+        // The caller's fiber names the tenant and user already (a request's, or the socket's).
+        yield* Effect.whenLogLevel(
+          Effect.logDebug("message stored").pipe(
+            Effect.annotateLogs({ room_id: message.room_id, message_id: message.message_id, seq: message.seq })
+          ),
+          LogLevel.Debug
         )
         return message
-      }).pipe(Effect.annotateLogs({ tenant_id: tenantId, user_id: sender }))
+      })
 
     const history = (tenantId: TenantId, caller: UserId, roomId: string, q: HistoryQuery) =>
       Effect.gen(function*() {

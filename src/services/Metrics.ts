@@ -3,10 +3,29 @@ import * as fs from "node:fs"
 import * as client from "prom-client"
 import { AppConfig } from "../AppConfig.js"
 
-/** Routes of the contract, from their templates, so a label never carries an id. */
+/**
+ * Routes of the contract, from their templates, so a label never carries an id. Templates are
+ * grouped by their number of segments and compared segment by segment (a literal, or `:param` for
+ * any non-empty segment), in the order given.
+ */
 export const routeMatcher = (templates: ReadonlyArray<string>) => {
-  const compiled = templates.map((t) => ({ template: t, re: new RegExp(`^${t.replace(/:[A-Za-z_]+/g, "[^/]+")}$`) }))
-  return (path: string) => compiled.find((c) => c.re.test(path))?.template ?? "unmatched"
+  const bySegments = new Map<number, Array<{ readonly template: string; readonly segments: ReadonlyArray<string | null> }>>()
+  for (const template of templates) {
+    const segments = template.split("/").map((s) => (s.startsWith(":") ? null : s))
+    const group = bySegments.get(segments.length) ?? []
+    group.push({ template, segments })
+    bySegments.set(segments.length, group)
+  }
+  return (path: string) => {
+    const parts = path.split("/")
+    const candidates = bySegments.get(parts.length)
+    if (candidates !== undefined) {
+      for (const { segments, template } of candidates) {
+        if (segments.every((s, i) => (s === null ? parts[i] !== "" : s === parts[i]))) return template
+      }
+    }
+    return "unmatched"
+  }
 }
 
 /**
@@ -78,12 +97,16 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
       return child
     }
 
+    // The same for the request histogram and the sent counter: label sets are few and fixed.
+    const requestHistograms = new Map<string, client.Histogram.Internal<string>>()
+    const sentCounters = { rest: messages.labels("rest"), ws: messages.labels("ws") }
+
     return {
       contentType: registry.contentType,
       render: Effect.promise(() => registry.metrics()),
       connectionOpened: () => connections.inc(),
       connectionClosed: () => connections.dec(),
-      messageSent: (transport: "rest" | "ws") => messages.inc({ transport }),
+      messageSent: (transport: "rest" | "ws") => sentCounters[transport].inc(),
       delivered: (path: "live" | "sync" | "retry", kind: "message" | "notification", n = 1) => deliveryCounter(path, kind).inc(n),
       retried: (kind: "message" | "notification") => retries.inc({ kind }),
       deadLettered: (kind: "message" | "notification" | "webhook") => deadLetters.inc({ kind }),
@@ -95,8 +118,12 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
         redisConnected.set({ connection }, ready ? 1 : 0)
         if (reconnected) redisReconnects.inc({ connection })
       },
-      request: (method: string, route: string, status: number, seconds: number) =>
-        requests.observe({ method, route, status: String(status) }, seconds)
+      request: (method: string, route: string, status: number, seconds: number) => {
+        const k = `${method} ${route} ${status}`
+        let child = requestHistograms.get(k)
+        if (child === undefined) requestHistograms.set(k, child = requests.labels(method, route, String(status)))
+        child.observe(seconds)
+      }
     } as const
   })
 }) {}
