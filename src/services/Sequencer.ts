@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import type Database from "better-sqlite3"
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Data, Deferred, Effect, Option, Queue } from "effect"
+import { Cause, Data, Effect, Option } from "effect"
 import * as crypto from "node:crypto"
 import { MessagesRepo, type MessageRow, toMessage } from "../db/MessagesRepo.js"
 import { SqliteDirect } from "../db/Sqlite.js"
@@ -98,11 +98,6 @@ const sqliteBatch = (db: Database.Database) => {
 
 const MAX_BATCH = 256
 
-/** Resumes once the event loop has handled the I/O of its current turn (`setImmediate`). */
-const endOfTurn = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
 
 /** Stores messages with gap-free per-room seqs and tells the room once each is committed. */
 export class Sequencer extends Effect.Service<Sequencer>()("services/Sequencer", {
@@ -122,52 +117,81 @@ export class Sequencer extends Effect.Service<Sequencer>()("services/Sequencer",
 
 type Tell = (input: Append, message: Message) => Effect.Effect<void>
 
+type Answer = Effect.Effect<Message, NotFound | Forbidden>
+
 interface Pending {
   readonly input: Append
-  readonly done: Deferred.Deferred<Message, NotFound | Forbidden>
+  /** Resumes the waiting send with its outcome. */
+  readonly answer: (outcome: Answer) => void
 }
 
-/** SQLite: one writer fiber takes every waiting send and commits them together. */
+/**
+ * SQLite: one writer fiber takes every waiting send and commits them together. A send waits on a
+ * plain callback in a plain array (no queue or deferred per message); the writer, when idle, is
+ * woken at the end of the event loop's turn in which the first send arrived, so that every
+ * request read in that turn joins the batch (a batch of one per commit otherwise).
+ */
 const sqliteAppend = (direct: SqliteDirect["Type"], metrics: Metrics, told: Tell) =>
   Effect.gen(function*() {
     const batch = yield* direct.run(sqliteBatch).pipe(Effect.orDie)
-    const waiting = yield* Queue.unbounded<Pending>()
-    // The first send wakes the writer in the same turn of the event loop: wait for the end of that
-    // turn, so that every request read in it joins the batch (a batch of one per commit otherwise).
-    const gather = Effect.flatMap(Queue.take(waiting), (first) =>
-      Effect.zipRight(endOfTurn, Effect.map(Queue.takeUpTo(waiting, MAX_BATCH - 1), (rest) => [first, ...rest])))
-    yield* gather.pipe(
-      Effect.flatMap((pending) => {
-        return direct.run(() => batch(pending.map((p) => p.input))).pipe(
-          Effect.matchCauseEffect({
-            // The whole transaction failed (the disk, a lock held too long): every send in it fails.
-            onFailure: (cause) => Effect.forEach(pending, (p) => Deferred.die(p.done, Cause.squash(cause)), { discard: true }),
-            onSuccess: (outcomes) => {
-              metrics.groupCommit(pending.length)
-              return Effect.forEach(outcomes, (outcome, i) => {
-                const p = pending[i]!
-                switch (outcome._tag) {
-                  case "Stored":
-                    // Answer, then tell: the sender's 201 is not held behind the fan-out to the room.
-                    return Effect.zipRight(Deferred.succeed(p.done, outcome.message), told(p.input, outcome.message))
-                  case "Existing":
-                    return Deferred.succeed(p.done, outcome.message)
-                  case "Refused":
-                    return Deferred.fail(p.done, outcome.error)
-                  case "Failed":
-                    return Deferred.die(p.done, new SqlError({ cause: outcome.cause, message: "Failed to store a message" }))
-                }
-              }, { discard: true })
-            }
-          })
-        )
-      }),
-      Effect.forever,
-      Effect.forkScoped
-    )
-    return (input: Append): Effect.Effect<Message, NotFound | Forbidden> =>
-      Effect.flatMap(Deferred.make<Message, NotFound | Forbidden>(), (done) =>
-        Effect.zipRight(Queue.offer(waiting, { input, done }), Deferred.await(done)))
+    let waiting: Array<Pending> = []
+    /** Set while the writer waits for work. */
+    let wake: (() => void) | undefined
+    const work = Effect.async<Array<Pending>>((resume) => {
+      const take = () => {
+        const taken = waiting.length <= MAX_BATCH ? waiting : waiting.slice(0, MAX_BATCH)
+        waiting = taken === waiting ? [] : waiting.slice(MAX_BATCH)
+        resume(Effect.succeed(taken))
+      }
+      // Sends arrived while the last batch ran: still let this turn's requests join them.
+      if (waiting.length > 0) {
+        const handle = setImmediate(take)
+        return Effect.sync(() => clearImmediate(handle))
+      }
+      wake = take
+      return Effect.sync(() => void (wake = undefined))
+    })
+    const store = (pending: Array<Pending>) =>
+      direct.run(() => batch(pending.map((p) => p.input))).pipe(
+        Effect.matchCauseEffect({
+          // The whole transaction failed (the disk, a lock held too long): every send in it fails.
+          onFailure: (cause) =>
+            Effect.sync(() => {
+              const defect = Effect.die(Cause.squash(cause))
+              for (const p of pending) p.answer(defect)
+            }),
+          onSuccess: (outcomes) => {
+            metrics.groupCommit(pending.length)
+            const stored: Array<readonly [Append, Message]> = []
+            outcomes.forEach((outcome, i) => {
+              const p = pending[i]!
+              switch (outcome._tag) {
+                case "Stored":
+                  stored.push([p.input, outcome.message])
+                  return p.answer(Effect.succeed(outcome.message))
+                case "Existing":
+                  return p.answer(Effect.succeed(outcome.message))
+                case "Refused":
+                  return p.answer(Effect.fail(outcome.error))
+                case "Failed":
+                  return p.answer(Effect.die(new SqlError({ cause: outcome.cause, message: "Failed to store a message" })))
+              }
+            })
+            // Answer, then tell: the senders' 201s are not held behind the fan-out to the rooms.
+            return Effect.forEach(stored, ([input, message]) => told(input, message), { discard: true })
+          }
+        })
+      )
+    yield* work.pipe(Effect.flatMap(store), Effect.forever, Effect.forkScoped)
+    return (input: Append): Answer =>
+      Effect.async<Message, NotFound | Forbidden>((answer) => {
+        waiting.push({ input, answer })
+        if (wake !== undefined) {
+          const take = wake
+          wake = undefined
+          setImmediate(take)
+        }
+      })
   })
 
 /**
