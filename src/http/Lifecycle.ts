@@ -93,6 +93,16 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("http/Lifecycle", {
           inFlight++
           return Effect.ensuring(effect, Effect.sync(() => inFlight--))
         }),
+      /** Counts something in flight (a socket) until the returned function is called (once is enough). */
+      enter: () => {
+        inFlight++
+        let left = false
+        return () => {
+          if (left) return
+          left = true
+          inFlight--
+        }
+      },
       /** Stops accepting connections; idle keep-alive connections close, busy ones finish first. */
       startDrain: Effect.sync(() => {
         draining = true

@@ -13,7 +13,7 @@ import { Notifications } from "../services/Notifications.js"
 import { ClientFrames } from "./ClientFrames.js"
 import { type Conn, type Outbound, RealtimeHub } from "./Hub.js"
 import type { WebSocket } from "ws"
-import { type Accept, closed, corkedWriter, OPEN, PING_FRAME, textFrame } from "./Wire.js"
+import { type Accept, corkedWriter, OPEN, PING_FRAME, textFrame, whenClosed } from "./Wire.js"
 
 const SYNC_PAGE = 500
 /** Bytes the kernel may hold for a socket before the writer waits for it to drain. */
@@ -52,8 +52,13 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
     const intervalMs = Duration.toMillis(config.heartbeatInterval)
     const timeoutMs = Duration.toMillis(config.heartbeatTimeout)
 
-    /** Serves one socket until it closes, in the socket's scope (closing it ends the socket); `onOpen` runs once the upgrade is done. */
-    const run = (session: Session, onOpen: Effect.Effect<void> = Effect.void) =>
+    /**
+     * Sets one socket up in the socket's scope (closing the scope ends the socket) and returns once
+     * it is open: no fiber waits on an idle socket. `onOpen` runs once the upgrade is done; once the
+     * socket has closed, whichever side closed it, `onClosed` gets what is left to do before its
+     * scope may close (the frames the client sent before a shutdown close).
+     */
+    const run = (session: Session, onOpen: Effect.Effect<void>, onClosed: (last: Effect.Effect<void>) => void) =>
       Effect.gen(function*() {
         const { tenant: { limits: tenantLimits, tenant }, userId } = session
         const tenantId = tenant.tenant_id as TenantId
@@ -272,17 +277,21 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           closing = undefined
           kill(code)
         }
+        const socket = ws
+        // The scope closed another way (the server stopping): the socket goes with it.
+        yield* Effect.addFinalizer(() => Effect.sync(() => socket.close()))
         yield* Deferred.succeed(opened, undefined)
         yield* onOpen
-        yield* closed(ws).pipe(
-          // After server.shutdown (the socket's last frame), what the client sent before its own close, its
-          // last ack, is handled before the socket's scope closes: a reconnect elsewhere syncs from there.
-          Effect.zipRight(Effect.suspend(() =>
-            closing === CloseCodes.goingAway && reading !== undefined
-              ? Effect.ignore(Effect.timeout(Deferred.await(reading), CLOSING_WAIT))
-              : Effect.void
+        whenClosed(socket, () =>
+          onClosed(
+            // After server.shutdown (the socket's last frame), what the client sent before its own close, its
+            // last ack, is handled before the socket's scope closes: a reconnect elsewhere syncs from there.
+            Effect.suspend(() =>
+              closing === CloseCodes.goingAway && reading !== undefined
+                ? Effect.ignore(Effect.timeout(Deferred.await(reading), CLOSING_WAIT))
+                : Effect.void
+            )
           ))
-        )
       })
 
     return { run } as const

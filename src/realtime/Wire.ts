@@ -37,17 +37,11 @@ export type Accept = (onFrame: (data: string | Uint8Array) => void) => Effect.Ef
 
 export class SocketGone extends Data.TaggedError("SocketGone")<{}> {}
 
-/** Completes once the WebSocket has closed, whichever side closed it; interrupted, it closes it. */
-export const closed = (ws: WebSocket): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    if (ws.readyState === ws.CLOSED) return resume(Effect.void)
-    const done = () => resume(Effect.void)
-    ws.once("close", done)
-    return Effect.sync(() => {
-      ws.off("close", done)
-      ws.close()
-    })
-  })
+/** Calls `f` once the WebSocket has closed, whichever side closed it (at once if it has). */
+export const whenClosed = (ws: WebSocket, f: () => void) => {
+  if (ws.readyState === ws.CLOSED) f()
+  else ws.once("close", f)
+}
 
 /**
  * Writes to a socket are held (corked) until the current synchronous run of deliveries is over,

@@ -130,18 +130,27 @@ const Upgrades = Layer.scopedDiscard(
           : Effect.void
     }
 
-    /** The socket's program in a fiber of its own, holding neither the request nor the admission's fiber and effects. */
-    const runProgram = (session: Session, answer: (status: number) => Effect.Effect<void>, place: Scope.CloseableScope) =>
-      runSocket(lifecycle.track(connections.run(session, answer(101))).pipe(
+    /** Sockets set up and not yet done: their scopes close with the server if their sockets did not close first. */
+    const places = new Set<Scope.CloseableScope>()
+    yield* Effect.addFinalizer(() => Effect.forEach([...places], (place) => Scope.close(place, Exit.void), { discard: true }))
+
+    /**
+     * The socket's setup in a fiber of its own, holding neither the request nor the admission's
+     * fiber and effects; once set up, no fiber waits on the socket: its close forks what is left.
+     * The place is the socket's scope: its finalizers and the user's place end with it.
+     */
+    const runProgram = (session: Session, answer: (status: number) => Effect.Effect<void>, place: Scope.CloseableScope) => {
+      // Counted in flight until the socket is done, for the drain.
+      const leave = lifecycle.enter()
+      places.add(place)
+      const done = Effect.ensuring(Scope.close(place, Exit.void), Effect.sync(() => (places.delete(place), leave())))
+      const annotate = Effect.annotateLogs({ route: "/ws", tenant_id: session.tenant.tenant.tenant_id, user_id: session.userId })
+      runSocket(connections.run(session, answer(101), (last) => runSocket(annotate(Effect.zipRight(last, done)))).pipe(
         Effect.provideService(Scope.Scope, place),
-        // The place is the socket's scope: its finalizers and the user's place end with it, in one frame.
-        Effect.onExit((exit) =>
-          Effect.zipRight(
-            Exit.isFailure(exit) && !Exit.isInterrupted(exit) ? Effect.logDebug("socket closed", exit.cause) : Effect.void,
-            Scope.close(place, Exit.void)
-          )),
-        Effect.annotateLogs({ route: "/ws", tenant_id: session.tenant.tenant.tenant_id, user_id: session.userId })
+        Effect.onError((cause) => Effect.zipRight(Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logDebug("socket closed", cause), done)),
+        annotate
       ))
+    }
 
     const serve = (request: IncomingMessage, socket: NetSocket, head: Buffer) =>
       Effect.gen(function*() {
