@@ -13,6 +13,7 @@ import { Notifications } from "../services/Notifications.js"
 import { ClientFrames } from "./ClientFrames.js"
 import { type Conn, type Outbound, RealtimeHub } from "./Hub.js"
 import type { WebSocket } from "ws"
+import { releasedWith } from "./Held.js"
 import { type Accept, corkedWriter, OPEN, PING_FRAME, textFrame, whenClosed } from "./Wire.js"
 
 const SYNC_PAGE = 500
@@ -225,7 +226,6 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         let nextPing = lastHeard + intervalMs
         const heard = () => (lastHeard = Date.now())
         netSocket.on("data", heard)
-        yield* Effect.addFinalizer(() => Effect.sync(() => netSocket.off("data", heard)))
         conn.heartbeat = (now) => {
           if (now < nextPing) return
           nextPing = now + intervalMs
@@ -278,8 +278,11 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           kill(code)
         }
         const socket = ws
-        // The scope closed another way (the server stopping): the socket goes with it.
-        yield* Effect.addFinalizer(() => Effect.sync(() => socket.close()))
+        yield* releasedWith(Effect.sync(() => {
+          netSocket.off("data", heard)
+          // The scope closed another way (the server stopping): the socket goes with it.
+          socket.close()
+        }))
         yield* Deferred.succeed(opened, undefined)
         yield* onOpen
         whenClosed(socket, () =>

@@ -2,6 +2,7 @@ import { Duration, Effect, FiberMap, Queue, Schedule, type Scope } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { Metrics } from "../services/Metrics.js"
 import { Bus, type BusSignal } from "./Bus.js"
+import { held } from "./Held.js"
 import { UserRegistry } from "./UserRegistry.js"
 import { textFrame } from "./Wire.js"
 
@@ -145,7 +146,7 @@ export class RealtimeHub extends Effect.Service<RealtimeHub>()("realtime/Realtim
      */
     const register = (conn: Conn, rooms: ReadonlyMap<string, number>): Effect.Effect<void, never, Scope.Scope> => {
       const userKey = key(conn.tenantId, conn.userId)
-      return Effect.acquireRelease(
+      return held(
         Effect.gen(function*() {
           metrics.connectionOpened()
           add(byUser, userKey, conn)

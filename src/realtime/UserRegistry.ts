@@ -3,6 +3,7 @@ import { AppConfig } from "../AppConfig.js"
 import { Redis } from "../redis/Redis.js"
 import { redisUserRegistry } from "../redis/RedisUserRegistry.js"
 import { Bus } from "./Bus.js"
+import { held } from "./Held.js"
 import { socketCounts } from "./SocketCounts.js"
 
 /**
@@ -47,7 +48,7 @@ export const memoryUserRegistry = (): UserRegistryShape => {
     staleAfter: Duration.zero,
     claimSocket: (tenantId, userId, max) => {
       const key = `${tenantId}/${userId}`
-      return Effect.acquireRelease(
+      return held(
         Effect.sync(() => sockets.take(key, max) !== undefined),
         (taken) => Effect.sync(() => taken && sockets.give(key))
       )

@@ -2,7 +2,7 @@ import { HttpLayerRouter } from "@effect/platform"
 import { Cause, Context, Effect, Exit, FiberSet, Layer, LogLevel, Option, Redacted, Schema, Scope } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { Socket as NetSocket } from "node:net"
-import { WebSocketServer } from "ws"
+import { type WebSocket, WebSocketServer } from "ws"
 import { AppConfig } from "../AppConfig.js"
 import { Unauthenticated, ValidationError } from "../domain/Errors.js"
 import { UserId } from "../domain/Ids.js"
@@ -14,6 +14,18 @@ import { Tokens } from "../services/Tokens.js"
 import { Connections, type Session } from "./Connection.js"
 import { UserRegistry } from "./UserRegistry.js"
 import { type Accept, SocketGone } from "./Wire.js"
+
+/**
+ * Hands every frame to `onFrame`, from the first one on (none may arrive before the program reads
+ * them). Made here rather than where the upgrade completes: a listener made there would keep that
+ * scope (the resume of the fiber that set the socket up, and so the fiber) for the socket's life.
+ */
+const listen = (ws: WebSocket, onFrame: (data: string | Uint8Array) => void) => {
+  ws.on("message", (data: Buffer, isBinary: boolean) => onFrame(isBinary ? data : data.toString("utf8")))
+  // A protocol error (a bad frame, bad UTF-8) closes the socket; the close ends its program.
+  ws.on("error", ignore)
+}
+const ignore = () => {}
 
 const decodeUserId = Schema.decodeUnknownOption(UserId)
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/
@@ -83,10 +95,7 @@ const Upgrades = Layer.scopedDiscard(
           socket.once("close", gone)
           wss.handleUpgrade(pending.request, socket, pending.head, (ws) => {
             socket.off("close", gone)
-            // Listening from the first frame on: none may arrive before the program reads them.
-            ws.on("message", (data: Buffer, isBinary: boolean) => onFrame(isBinary ? data : data.toString("utf8")))
-            // A protocol error (a bad frame, bad UTF-8) closes the socket; the close ends its program.
-            ws.on("error", () => {})
+            listen(ws, onFrame)
             resume(Effect.succeed(ws))
           })
           return Effect.sync(() => void socket.destroy())

@@ -4,6 +4,7 @@ import { Bus } from "../realtime/Bus.js"
 import { socketCounts } from "../realtime/SocketCounts.js"
 import type { UserRegistryShape } from "../realtime/UserRegistry.js"
 import { luaNow, makeOutage, type RedisConnection, type RedisUnavailable, script } from "./Redis.js"
+import { held } from "../realtime/Held.js"
 
 const HEARTBEAT = Duration.seconds(3)
 /** A crashed instance's users count as connected at most this long. */
@@ -181,7 +182,7 @@ export const redisUserRegistry = (redis: RedisConnection): Effect.Effect<UserReg
 
     const claimSocket = (tenantId: string, userId: string, max: number) => {
       const f = field(tenantId, userId)
-      return Effect.acquireRelease(
+      return held(
         Effect.suspend(() => {
           const n = sockets.take(f, max)
           if (n === undefined) return Effect.succeed(false)
