@@ -42,11 +42,20 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
 
     const connections = new client.Gauge({ name: "chatapi_ws_connections", help: "Open WebSocket connections", registers })
     const messages = new client.Counter({ name: "chatapi_messages_sent_total", help: "Messages stored", labelNames: ["transport"], registers })
-    const deliveries = new client.Counter({
+    // A delivery is counted per frame written, on the hot path: in plain numbers, handed to the
+    // counter when it is scraped (a prom-client increment hashes its labels every time).
+    const unscraped = new Map<string, { readonly labels: { path: string; kind: string }; n: number }>()
+    new client.Counter({
       name: "chatapi_deliveries_total",
       help: "Message and notification frames written to sockets, by path: live, sync (on connect) or retry",
       labelNames: ["path", "kind"],
-      registers
+      registers,
+      collect() {
+        for (const entry of unscraped.values()) {
+          this.inc(entry.labels, entry.n)
+          entry.n = 0
+        }
+      }
     })
     const retries = new client.Counter({ name: "chatapi_retry_attempts_total", help: "Re-deliveries by the retry worker", labelNames: ["kind"], registers })
     const deadLetters = new client.Counter({ name: "chatapi_dead_letters_total", help: "Deliveries given up on", labelNames: ["kind"], registers })
@@ -88,13 +97,11 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
       }
     })
 
-    // One child per label pair, looked up once: a delivery is counted per frame, on the hot path.
-    const deliveryCounters = new Map<string, client.Counter.Internal>()
-    const deliveryCounter = (path: string, kind: string) => {
+    const delivered = (path: string, kind: string, n: number) => {
       const k = `${path}/${kind}`
-      let child = deliveryCounters.get(k)
-      if (child === undefined) deliveryCounters.set(k, child = deliveries.labels(path, kind))
-      return child
+      const entry = unscraped.get(k)
+      if (entry === undefined) unscraped.set(k, { labels: { path, kind }, n })
+      else entry.n += n
     }
 
     // The same for the request histogram and the sent counter: label sets are few and fixed.
@@ -107,7 +114,7 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
       connectionOpened: () => connections.inc(),
       connectionClosed: () => connections.dec(),
       messageSent: (transport: "rest" | "ws") => sentCounters[transport].inc(),
-      delivered: (path: "live" | "sync" | "retry", kind: "message" | "notification", n = 1) => deliveryCounter(path, kind).inc(n),
+      delivered: (path: "live" | "sync" | "retry", kind: "message" | "notification", n = 1) => delivered(path, kind, n),
       retried: (kind: "message" | "notification") => retries.inc({ kind }),
       deadLettered: (kind: "message" | "notification" | "webhook") => deadLetters.inc({ kind }),
       webhookCall: (event: string, outcome: "delivered" | "failed" | "dead_lettered") => webhooks.inc({ event, outcome }),
