@@ -61,8 +61,9 @@ const SQL = {
 
 /**
  * Group commit on SQLite: every send read in the same turn of the event loop (and any that waited
- * while the connection was busy) is stored in one transaction, each in a savepoint of its own, with prepared statements run synchronously. Each
- * still takes its own seq and is answered only after the commit.
+ * while the connection was busy) is stored in one transaction, each in a savepoint of its own,
+ * with prepared statements run synchronously. Each still takes its own seq and is answered only
+ * after the commit.
  */
 const sqliteBatch = (db: Database.Database) => {
   const access = db.prepare(SQL.access)
@@ -97,7 +98,6 @@ const sqliteBatch = (db: Database.Database) => {
 }
 
 const MAX_BATCH = 256
-
 
 /** Stores messages with gap-free per-room seqs and tells the room once each is committed. */
 export class Sequencer extends Effect.Service<Sequencer>()("services/Sequencer", {
