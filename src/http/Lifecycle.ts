@@ -71,6 +71,16 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("http/Lifecycle", {
     const started = whileStarting(server)
     let draining = false
     let inFlight = 0
+    /** Counts something in flight (a request, a socket) until the returned function is called (once is enough). */
+    const enter = () => {
+      inFlight++
+      let left = false
+      return () => {
+        if (left) return
+        left = true
+        inFlight--
+      }
+    }
     return {
       server,
       /** Upgrade requests to `path` go to `listener` rather than the router while the scope is open. */
@@ -90,19 +100,10 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("http/Lifecycle", {
       /** Runs a request, counted while it runs. */
       track: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
         Effect.suspend(() => {
-          inFlight++
-          return Effect.ensuring(effect, Effect.sync(() => inFlight--))
+          const leave = enter()
+          return Effect.ensuring(effect, Effect.sync(leave))
         }),
-      /** Counts something in flight (a socket) until the returned function is called (once is enough). */
-      enter: () => {
-        inFlight++
-        let left = false
-        return () => {
-          if (left) return
-          left = true
-          inFlight--
-        }
-      },
+      enter,
       /** Stops accepting connections; idle keep-alive connections close, busy ones finish first. */
       startDrain: Effect.sync(() => {
         draining = true
