@@ -54,10 +54,9 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
     const timeoutMs = Duration.toMillis(config.heartbeatTimeout)
 
     /**
-     * Sets one socket up in the socket's scope (closing the scope ends the socket) and returns once
-     * it is open: no fiber waits on an idle socket. `onOpen` runs once the upgrade is done; once the
-     * socket has closed, whichever side closed it, `onClosed` gets what is left to do before its
-     * scope may close (the frames the client sent before a shutdown close).
+     * Sets a socket up in its scope (closing the scope ends it) and returns once it is open: no fiber
+     * waits on an idle socket. Once it has closed, either side, `onClosed` gets what is left to do
+     * before the scope may close (the frames the client sent before a shutdown close).
      */
     const run = (session: Session, onOpen: Effect.Effect<void>, onClosed: (last: Effect.Effect<void>) => void) =>
       Effect.gen(function*() {
@@ -278,11 +277,8 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           kill(code)
         }
         const socket = ws
-        yield* releasedWith(Effect.sync(() => {
-          netSocket.off("data", heard)
-          // The scope closed another way (the server stopping): the socket goes with it.
-          socket.close()
-        }))
+        // The scope closed another way (the server stopping): the socket goes with it.
+        yield* releasedWith(Effect.sync(() => (netSocket.off("data", heard), socket.close())))
         yield* Deferred.succeed(opened, undefined)
         yield* onOpen
         whenClosed(socket, () =>
