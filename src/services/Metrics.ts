@@ -41,21 +41,34 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
     const registers = [registry]
 
     const connections = new client.Gauge({ name: "chatapi_ws_connections", help: "Open WebSocket connections", registers })
-    const messages = new client.Counter({ name: "chatapi_messages_sent_total", help: "Messages stored", labelNames: ["transport"], registers })
-    // A delivery is counted per frame written, on the hot path: in plain numbers, handed to the
-    // counter when it is scraped (a prom-client increment hashes its labels every time).
-    const unscraped = new Map<string, { readonly labels: { path: string; kind: string }; n: number }>()
-    new client.Counter({
+    /**
+     * A counter bumped on the hot path (per message stored, per frame written): counted in plain
+     * numbers and handed to prom-client when scraped, as its increment hashes the labels every time.
+     */
+    const hotCounter = <L extends string>(options: { readonly name: string; readonly help: string; readonly labelNames: ReadonlyArray<L> }) => {
+      const unscraped = new Map<string, { readonly labels: Partial<Record<L, string>>; n: number }>()
+      new client.Counter({
+        ...options,
+        registers,
+        collect() {
+          for (const entry of unscraped.values()) {
+            this.inc(entry.labels, entry.n)
+            entry.n = 0
+          }
+        }
+      })
+      return (values: ReadonlyArray<string>, n: number) => {
+        const k = values.join("/")
+        const entry = unscraped.get(k)
+        if (entry !== undefined) entry.n += n
+        else unscraped.set(k, { labels: Object.fromEntries(options.labelNames.map((l, i) => [l, values[i]!])) as Partial<Record<L, string>>, n })
+      }
+    }
+    const messages = hotCounter({ name: "chatapi_messages_sent_total", help: "Messages stored", labelNames: ["transport"] })
+    const deliveries = hotCounter({
       name: "chatapi_deliveries_total",
       help: "Message and notification frames written to sockets, by path: live, sync (on connect) or retry",
-      labelNames: ["path", "kind"],
-      registers,
-      collect() {
-        for (const entry of unscraped.values()) {
-          this.inc(entry.labels, entry.n)
-          entry.n = 0
-        }
-      }
+      labelNames: ["path", "kind"]
     })
     const retries = new client.Counter({ name: "chatapi_retry_attempts_total", help: "Re-deliveries by the retry worker", labelNames: ["kind"], registers })
     const deadLetters = new client.Counter({ name: "chatapi_dead_letters_total", help: "Deliveries given up on", labelNames: ["kind"], registers })
@@ -97,24 +110,17 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
       }
     })
 
-    const delivered = (path: string, kind: string, n: number) => {
-      const k = `${path}/${kind}`
-      const entry = unscraped.get(k)
-      if (entry === undefined) unscraped.set(k, { labels: { path, kind }, n })
-      else entry.n += n
-    }
 
-    // The same for the request histogram and the sent counter: label sets are few and fixed.
+    // One child per label set of the request histogram, looked up once: the sets are few and fixed.
     const requestHistograms = new Map<string, client.Histogram.Internal<string>>()
-    const sentCounters = { rest: messages.labels("rest"), ws: messages.labels("ws") }
 
     return {
       contentType: registry.contentType,
       render: Effect.promise(() => registry.metrics()),
       connectionOpened: () => connections.inc(),
       connectionClosed: () => connections.dec(),
-      messageSent: (transport: "rest" | "ws") => sentCounters[transport].inc(),
-      delivered: (path: "live" | "sync" | "retry", kind: "message" | "notification", n = 1) => delivered(path, kind, n),
+      messageSent: (transport: "rest" | "ws") => messages([transport], 1),
+      delivered: (path: "live" | "sync" | "retry", kind: "message" | "notification", n = 1) => deliveries([path, kind], n),
       retried: (kind: "message" | "notification") => retries.inc({ kind }),
       deadLettered: (kind: "message" | "notification" | "webhook") => deadLetters.inc({ kind }),
       webhookCall: (event: string, outcome: "delivered" | "failed" | "dead_lettered") => webhooks.inc({ event, outcome }),
