@@ -122,8 +122,10 @@ const fanout = (members: number, rate: number, baseline: boolean, SENDERS: numbe
 }
 
 export const wsScenarios: Record<string, WsScenario> = {
-  // 1,000 msg/s into 100 members is the 100,000 deliveries/s of the target.
-  "fanout-100": fanout(100, 1000, false, 16),
+  // 1,100 msg/s into 100 members offers 110,000 deliveries/s: a tenth above the target, so the figure
+  // (first send to last receipt) shows whether the server keeps the target's pace, which an offer of
+  // exactly 100,000/s could never show.
+  "fanout-100": fanout(100, 1100, false, 16),
   "fanout-1000": fanout(1000, 10, true, 4),
   "sync-2000": sync,
   "idle-conns": idle,
