@@ -42,34 +42,37 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
 
     const connections = new client.Gauge({ name: "chatapi_ws_connections", help: "Open WebSocket connections", registers })
     /**
-     * A counter bumped on the hot path (per message stored, per frame written): counted in plain
-     * numbers and handed to prom-client when scraped, as its increment hashes the labels every time.
+     * A counter bumped on the hot path (per message stored, per frame written): each label set is a
+     * slot made once, counted in a plain number and handed to prom-client when scraped, as its
+     * increment hashes the labels every time.
      */
     const hotCounter = <L extends string>(options: { readonly name: string; readonly help: string; readonly labelNames: ReadonlyArray<L> }) => {
-      const unscraped = new Map<string, { readonly labels: Partial<Record<L, string>>; n: number }>()
+      const slots: Array<{ readonly labels: Record<L, string>; n: number }> = []
       new client.Counter({
         ...options,
         registers,
         collect() {
-          for (const entry of unscraped.values()) {
-            this.inc(entry.labels, entry.n)
-            entry.n = 0
+          for (const slot of slots) {
+            if (slot.n > 0) this.inc(slot.labels, slot.n)
+            slot.n = 0
           }
         }
       })
-      return (values: ReadonlyArray<string>, n: number) => {
-        const k = values.join("/")
-        const entry = unscraped.get(k)
-        if (entry !== undefined) entry.n += n
-        else unscraped.set(k, { labels: Object.fromEntries(options.labelNames.map((l, i) => [l, values[i]!])) as Partial<Record<L, string>>, n })
+      return (labels: Record<L, string>) => {
+        const slot = { labels, n: 0 }
+        slots.push(slot)
+        return slot
       }
     }
     const messages = hotCounter({ name: "chatapi_messages_sent_total", help: "Messages stored", labelNames: ["transport"] })
+    const messagesBy = { rest: messages({ transport: "rest" }), ws: messages({ transport: "ws" }) }
     const deliveries = hotCounter({
       name: "chatapi_deliveries_total",
       help: "Message and notification frames written to sockets, by path: live, sync (on connect) or retry",
       labelNames: ["path", "kind"]
     })
+    const deliveriesOf = (path: string) => ({ message: deliveries({ path, kind: "message" }), notification: deliveries({ path, kind: "notification" }) })
+    const deliveriesBy = { live: deliveriesOf("live"), sync: deliveriesOf("sync"), retry: deliveriesOf("retry") }
     const retries = new client.Counter({ name: "chatapi_retry_attempts_total", help: "Re-deliveries by the retry worker", labelNames: ["kind"], registers })
     const deadLetters = new client.Counter({ name: "chatapi_dead_letters_total", help: "Deliveries given up on", labelNames: ["kind"], registers })
     const webhooks = new client.Counter({ name: "chatapi_webhook_calls_total", help: "Webhook calls by outcome", labelNames: ["event", "outcome"], registers })
@@ -119,8 +122,8 @@ export class Metrics extends Effect.Service<Metrics>()("services/Metrics", {
       render: Effect.promise(() => registry.metrics()),
       connectionOpened: () => connections.inc(),
       connectionClosed: () => connections.dec(),
-      messageSent: (transport: "rest" | "ws") => messages([transport], 1),
-      delivered: (path: "live" | "sync" | "retry", kind: "message" | "notification", n = 1) => deliveries([path, kind], n),
+      messageSent: (transport: "rest" | "ws") => void messagesBy[transport].n++,
+      delivered: (path: "live" | "sync" | "retry", kind: "message" | "notification", n = 1) => void (deliveriesBy[path][kind].n += n),
       retried: (kind: "message" | "notification") => retries.inc({ kind }),
       deadLettered: (kind: "message" | "notification" | "webhook") => deadLetters.inc({ kind }),
       webhookCall: (event: string, outcome: "delivered" | "failed" | "dead_lettered") => webhooks.inc({ event, outcome }),
