@@ -1,13 +1,18 @@
 import { Cause, Effect, HashMap, Layer, Logger } from "effect"
 import { AppConfig } from "./AppConfig.js"
+import { whoOf } from "./http/RequestLog.js"
 
-/** One JSON object per line; annotations (tenant_id, user_id, room_id, seq, ...) become fields. */
+/**
+ * One JSON object per line; who the request acts as (tenant_id, user_id) and the annotations
+ * (room_id, seq, ...) become fields.
+ */
 export const jsonLogger = (write: (line: string) => void) =>
-  Logger.make(({ annotations, cause, date, logLevel, message }) => {
+  Logger.make(({ annotations, cause, context, date, logLevel, message }) => {
     const entry: Record<string, unknown> = {
       ts: date.toISOString(),
       level: logLevel.label.toLowerCase(),
-      msg: Array.isArray(message) ? message.map(String).join(" ") : String(message)
+      msg: Array.isArray(message) ? message.map(String).join(" ") : String(message),
+      ...whoOf(context)
     }
     for (const [key, value] of HashMap.toEntries(annotations)) entry[key] = value
     if (!Cause.isEmpty(cause)) entry.error = Cause.pretty(cause, { renderErrorCause: true })

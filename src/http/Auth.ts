@@ -1,4 +1,4 @@
-import { HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpServerRequest } from "@effect/platform"
 import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as crypto from "node:crypto"
 import { AdminAuth, TenantAuth, UserAuth } from "../api/Middleware.js"
@@ -8,7 +8,7 @@ import { UserId } from "../domain/Ids.js"
 import { Metrics } from "../services/Metrics.js"
 import { RateLimiter } from "../services/RateLimiter.js"
 import { Tenants } from "../services/Tenants.js"
-import { noteRequest } from "./RequestLog.js"
+import { noteRequest, noteResponseHeaders } from "./RequestLog.js"
 
 export const TenantAuthLive = Layer.effect(
   TenantAuth,
@@ -23,14 +23,12 @@ export const TenantAuthLive = Layer.effect(
           const { tenant, limits } = current
           yield* noteRequest({ tenant_id: tenant.tenant_id })
           const decision = yield* limiter.take(tenant.tenant_id, limits.rateLimitPerSec, limits.burst)
-          yield* HttpApp.appendPreResponseHandler((_, response) =>
-            Effect.succeed(HttpServerResponse.setHeaders(response, {
-              "x-ratelimit-limit": String(decision.limit),
-              "x-ratelimit-remaining": String(decision.remaining),
-              "x-ratelimit-reset": String(decision.resetSeconds),
-              ...(decision.allowed ? {} : { "retry-after": String(decision.retryAfterSeconds) })
-            }))
-          )
+          yield* noteResponseHeaders({
+            "x-ratelimit-limit": String(decision.limit),
+            "x-ratelimit-remaining": String(decision.remaining),
+            "x-ratelimit-reset": String(decision.resetSeconds),
+            ...(decision.allowed ? {} : { "retry-after": String(decision.retryAfterSeconds) })
+          })
           if (!decision.allowed) {
             metrics.rateLimited("rest")
             return yield* Effect.fail(new RateLimited({

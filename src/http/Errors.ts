@@ -8,7 +8,7 @@ import { AppConfig } from "../AppConfig.js"
 import { Metrics, routeMatcher } from "../services/Metrics.js"
 import { Lifecycle } from "./Lifecycle.js"
 import { isBadValue } from "../db/BadValue.js"
-import { currentWho, logRequest, type Who } from "./RequestLog.js"
+import { currentRequest, logRequest, type RequestNotes } from "./RequestLog.js"
 
 export const errorResponse = (status: number, code: string, message: string) =>
   HttpServerResponse.unsafeJson({ error: { code, message } }, { status })
@@ -120,9 +120,9 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
         if (lifecycle.draining) {
           return HttpServerResponse.setHeader(errorResponse(503, "UNAVAILABLE", "the server is shutting down"), "connection", "close")
         }
-        const who: Who = {}
+        const notes: RequestNotes = { who: {} }
         // The fiber runs this request only: set, not scoped (a scoped provide costs several µs each).
-        yield* FiberRef.set(currentWho, who)
+        yield* FiberRef.set(currentRequest, notes)
         const length = Number(request.headers["content-length"] ?? 0)
         if (request.headers["content-length"] === undefined && request.headers["transfer-encoding"] !== undefined) {
           keepSocketOnOverflow(NodeHttpServerRequest.toIncomingMessage(request))
@@ -141,8 +141,9 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
         const seconds = (performance.now() - started) / 1000
         // Upgrades to /ws never come here (src/realtime/WsRoute.ts): a plain GET /ws is an ordinary request.
         metrics.request(request.method, route, response.status, seconds)
-        if (logRequests) yield* logRequest({ method: request.method, route, path, status: response.status, seconds, who })
-        return lifecycle.draining ? HttpServerResponse.setHeader(response, "connection", "close") : response
+        if (logRequests) yield* logRequest({ method: request.method, route, path, status: response.status, seconds, who: notes.who })
+        const answered = notes.headers === undefined ? response : HttpServerResponse.setHeaders(response, notes.headers)
+        return lifecycle.draining ? HttpServerResponse.setHeader(answered, "connection", "close") : answered
       })
   }),
   { global: true }

@@ -1,33 +1,37 @@
-import { Effect, FiberRef, HashMap } from "effect"
+import { Effect, FiberRef, FiberRefs } from "effect"
 
-/** Who a request acted as, filled in by authentication and written on the request's log line. */
+/** Who a request acted as, filled in by authentication and written on every log line of the request. */
 export interface Who {
   tenant_id?: string
   user_id?: string
 }
 
-/**
- * The request's `Who`, set once at the start of its fiber (a fiber runs one request, so the
- * value is never restored: a plain set, not a scoped `locally`, on the hot path).
- */
-export const currentWho = FiberRef.unsafeMake<Who | undefined>(undefined)
+/** What the steps of a request leave for its end: who it acted as, and headers for its response. */
+export interface RequestNotes {
+  readonly who: Who
+  headers?: Record<string, string>
+}
 
-export const noteRequest = (fields: Who) =>
-  FiberRef.getWith(currentWho, (who) => {
-    if (who !== undefined) Object.assign(who, fields)
+/**
+ * The request's notes, set once at the start of its fiber (a fiber runs one request, so the value
+ * is never restored: a plain set, not a scoped `locally`, on the hot path). Steps fill them in
+ * place rather than setting fiber refs or response handlers, each of which copies the fiber's refs.
+ */
+export const currentRequest = FiberRef.unsafeMake<RequestNotes | undefined>(undefined)
+
+const withNotes = (f: (notes: RequestNotes) => void) =>
+  FiberRef.getWith(currentRequest, (notes) => {
+    if (notes !== undefined) f(notes)
     return Effect.void
   })
 
-/**
- * Annotates every later log line of the request's fiber with who acts (no restore needed: the
- * fiber ends with the request).
- */
-export const annotateRequest = (fields: Who) =>
-  FiberRef.update(FiberRef.currentLogAnnotations, (annotations) => {
-    let next = annotations
-    for (const [key, value] of Object.entries(fields)) next = HashMap.set(next, key, value)
-    return next
-  })
+export const noteRequest = (fields: Who) => withNotes((notes) => Object.assign(notes.who, fields))
+
+/** Headers the request's response gets, whatever answers it (the rate limit's). */
+export const noteResponseHeaders = (headers: Record<string, string>) => withNotes((notes) => void (notes.headers = headers))
+
+/** Who the request of a fiber acts as, for its log lines. */
+export const whoOf = (refs: FiberRefs.FiberRefs): Who | undefined => FiberRefs.getOrDefault(refs, currentRequest)?.who
 
 /** The one log line of a request, once it is answered. */
 export const logRequest = (line: {

@@ -4,15 +4,12 @@ import { Api } from "../api/Api.js"
 import { CurrentTenant, CurrentUser } from "../api/Middleware.js"
 import { ExistingRoom, MemberList, type Room, RoomList } from "../domain/Room.js"
 import { Rooms } from "../services/Rooms.js"
-import { annotateRequest } from "./RequestLog.js"
 
-/** Runs `f` with the caller's tenant id and user id; the request's later log lines name them. */
+/** Runs `f` with the caller's tenant id and user id (the request's log lines name them already). */
 export const asCaller = <A, E, R>(f: (tenantId: CurrentTenant["Type"]["tenant"]["tenant_id"], userId: CurrentUser["Type"]) => Effect.Effect<A, E, R>) =>
-  Effect.contextWithEffect((context: Context.Context<CurrentTenant | CurrentUser>) => {
-    const tenantId = Context.get(context, CurrentTenant).tenant.tenant_id
-    const userId = Context.get(context, CurrentUser)
-    return Effect.zipRight(annotateRequest({ tenant_id: tenantId, user_id: userId }), f(tenantId, userId))
-  })
+  Effect.contextWithEffect((context: Context.Context<CurrentTenant | CurrentUser>) =>
+    f(Context.get(context, CurrentTenant).tenant.tenant_id, Context.get(context, CurrentUser))
+  )
 
 /** A new room as 201; an existing DM as 200 with that room, never a second one. */
 export const createdRoom = (room: Room): Effect.Effect<Room | HttpServerResponse.HttpServerResponse> =>
