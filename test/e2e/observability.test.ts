@@ -5,12 +5,12 @@ import { sleep } from "./_helpers.js"
 
 type Samples = Map<string, number>
 
-/** Prometheus text format: `# HELP`/`# TYPE` comments and `name{labels} value` samples; anything else throws. */
+/** Prometheus text format: `# HELP`/`# TYPE` comments and `name{labels} value` samples (prom-client writes NaN as `Nan`, as Prometheus reads it); anything else throws. */
 const parseMetrics = (text: string): Samples => {
   const samples: Samples = new Map()
   for (const line of text.split("\n")) {
     if (line === "" || /^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line)) continue
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?) (-?[0-9.e+-]+|NaN|[+-]Inf)$/.exec(line)
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?) (-?[0-9.e+-]+|NaN|Nan|[+-]Inf)$/.exec(line)
     if (!match) throw new Error(`not Prometheus text: ${line}`)
     samples.set(match[1]!, Number(match[2]))
   }
