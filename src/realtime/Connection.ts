@@ -14,6 +14,7 @@ import { ClientFrames } from "./ClientFrames.js"
 import { type Conn, type Outbound, RealtimeHub } from "./Hub.js"
 import type { WebSocket } from "ws"
 import { releasedWith } from "./Held.js"
+import { Serial } from "./Serial.js"
 import { type Accept, corkedWriter, OPEN, PING_FRAME, textFrame, whenClosed } from "./Wire.js"
 
 const SYNC_PAGE = 500
@@ -108,11 +109,12 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
           return "done"
         }
 
-        /** Frames that could not go out at once, in order; a fiber works through them while there are any. */
-        const waiting: Array<Outbound> = []
-        let pumping = true
         /** Frames may skip the queue: the initial sync is done and nothing waits. */
         let live = false
+        /** Frames that could not go out at once, in order; with none left, frames go out at once again. */
+        const waiting = new Serial<Outbound>(runFork, (item) => forward(item), () => (live = true))
+        // The initial sync works through them once it is done.
+        const afterSync = waiting.claim()
 
         const conn: Conn = {
           id: crypto.randomUUID(),
@@ -128,10 +130,6 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
             // A queue this long means a consumer too slow to drain it.
             if (waiting.length >= config.sendQueueFrames) return kill(CloseCodes.slowConsumer)
             waiting.push(item)
-            if (!pumping) {
-              pumping = true
-              runFork(pump())
-            }
           }
         }
         const reply = (frame: Record<string, unknown>) => conn.offer({ data: JSON.stringify(frame) })
@@ -192,16 +190,6 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
               conn.since.set(item.roomId!, Math.max(conn.since.get(item.roomId!) ?? 0, item.seq! - 1))
             }
           })
-        /** Works through the waiting frames; with none left, frames go out at once again and the fiber ends. */
-        const next = () => Effect.sync(() => {
-          const item = waiting.shift()
-          if (item === undefined) {
-            live = true
-            pumping = false
-          }
-          return item
-        })
-        const pump = (): Effect.Effect<void> => Effect.flatMap(next(), (item) => item === undefined ? Effect.void : Effect.zipRight(forward(item), pump()))
 
         // Register before reading the store, so nothing committed in between is missed.
         const cursors = yield* roomsRepo.cursors(tenantId, userId)
@@ -217,7 +205,7 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         runFork(Deferred.await(opened).pipe(
           Effect.zipRight(Effect.forEach(behind, ([roomId, { lastAck }]) => catchUp("sync", roomId, lastAck), { discard: true })),
           Effect.zipRight(notifications.sync(tenantId, userId, (data) => Effect.zipRight(Effect.sync(() => metrics.delivered("sync", "notification")), send(data)))),
-          Effect.zipRight(pump())
+          Effect.zipRight(afterSync)
         ))
 
         // Heartbeat (the hub's sweep calls it): a ping frame every interval; a socket silent for the timeout is dropped.
@@ -237,39 +225,31 @@ export class Connections extends Effect.Service<Connections>()("realtime/Connect
         // them (the frame handler, a fiber working through them) is made with the first.
         const scope = yield* Effect.scope
         let onFrame: ((data: string | Uint8Array) => Effect.Effect<void>) | undefined
-        const inbound: Array<string | Uint8Array> = []
         /** Completes when the frames received so far are handled; none while no fiber is at work. */
         let reading: Deferred.Deferred<void> | undefined
-        const readAll = (done: Deferred.Deferred<void>): Effect.Effect<void> =>
-          Effect.suspend(() => {
-            const data = inbound.shift()
-            if (data === undefined) {
-              // In the same step as the check: a frame arriving from now on starts a new reader.
-              reading = undefined
-              Deferred.unsafeDone(done, Exit.void)
-              return Effect.void
-            }
-            if (onFrame === undefined) {
-              return Effect.flatMap(Scope.extend(clientFrames.make({ conn, tenantId, userId, limits: tenantLimits, reply }), scope), (handler) => {
+        // In the socket's scope, not the reader's: a frame being handled when the socket closes is finished.
+        const inbound = new Serial<string | Uint8Array>(
+          runFork,
+          (data) =>
+            onFrame !== undefined
+              ? onFrame(data)
+              : Effect.flatMap(Scope.extend(clientFrames.make({ conn, tenantId, userId, limits: tenantLimits, reply }), scope), (handler) => {
                 onFrame = handler
-                return Effect.zipRight(handler(data), readAll(done))
-              })
-            }
-            return Effect.zipRight(onFrame(data), readAll(done))
-          })
-        const startReading = () => {
-          reading = Deferred.unsafeMake<void>(FiberId.none)
-          // In the socket's scope, not the reader's: a frame being handled when the socket closes is finished.
-          runFork(readAll(reading))
-        }
+                return handler(data)
+              }),
+          () => {
+            Deferred.unsafeDone(reading!, Exit.void)
+            reading = undefined
+          }
+        )
 
         // Runs until the socket closes, whichever side closes it.
         ws = yield* session.accept((data) => {
           // Once one frame is refused, so is every later one: none is handled out of the order sent.
           if (closing === CloseCodes.policy) return
           if (inbound.length >= INBOUND_FRAMES) return kill(CloseCodes.policy)
+          if (!inbound.busy) reading = Deferred.unsafeMake<void>(FiberId.none)
           inbound.push(data)
-          if (reading === undefined) startReading()
         })
         if (closing !== undefined) {
           const code = closing
