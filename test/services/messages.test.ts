@@ -97,6 +97,16 @@ describe("Messages", () => {
         assert.strictEqual(large, small)
       }))
 
+    it.effect("gives messages UUIDv7 ids in the order they are stored (each lands at the end of the id index)", () =>
+      Effect.gen(function*() {
+        const messages = yield* Messages
+        const { limits, room, tenantId } = yield* setup(2)
+        const sent: Array<string> = []
+        for (let i = 0; i < 50; i++) sent.push((yield* messages.send(tenantId, user("alice"), room.room_id, { content: `m${i}` }, limits)).message_id)
+        for (const id of sent) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+        assert.deepStrictEqual([...sent].sort(), sent)
+      }))
+
     it.effect("rejects empty and oversized content with typed errors", () =>
       Effect.gen(function*() {
         const messages = yield* Messages
