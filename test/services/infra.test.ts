@@ -3,7 +3,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Either, Layer, TestClock } from "effect"
 import * as path from "node:path"
 import { AppConfig, parseDatabase, parseDuration, parseListenAddr } from "../../src/AppConfig.js"
-import { migrate } from "../../src/db/Migrator.js"
+import { SqlClient } from "@effect/sql"
+import { loadMigrations, migrate, migrationsDir } from "../../src/db/Migrator.js"
 import { Health } from "../../src/services/Health.js"
 import { RateLimiter } from "../../src/services/RateLimiter.js"
 import { testConfig } from "../support/layers.js"
@@ -40,6 +41,42 @@ describe("Health", () => {
       )
       assert.isTrue(writable.db_writable)
     }))
+})
+
+describe("Migrations", () => {
+  it.effect("0005 keeps every message and indexes only the messages with an idempotency key", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      // A database as 0004 left it, holding messages with and without a key.
+      yield* sql`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`
+      for (const m of loadMigrations(migrationsDir).filter((m) => m.version <= 4)) {
+        for (const statement of m.statements) yield* sql.unsafe(statement)
+        yield* sql`INSERT INTO schema_migrations VALUES (${m.version}, ${m.name}, 0)`
+      }
+      const insert = (seq: number, key: string | null) =>
+        sql`INSERT INTO messages (tenant_id, room_id, seq, message_id, sender_id, content, meta, client_msg_id, created_at, edited_at)
+          VALUES ('t', 'r', ${seq}, ${`m${seq}`}, 'ann', ${`hello ${seq}`}, '{"a":1}', ${key}, ${seq}, ${seq === 2 ? 7 : null})`
+      yield* Effect.forEach([[1, "k1"], [2, null], [3, null]] as const, ([seq, key]) => insert(seq, key))
+      const before = yield* sql`SELECT * FROM messages ORDER BY seq`
+
+      yield* migrate
+      assert.deepStrictEqual(yield* sql`SELECT * FROM messages ORDER BY seq`, before)
+      // Keyless messages stay many; a key stays unique per tenant, room and sender.
+      yield* insert(4, null)
+      assert.isTrue(Either.isLeft(yield* Effect.either(insert(5, "k1"))))
+      const indexes = yield* sql<{ name: string; partial: number }>`PRAGMA index_list(messages)`
+      assert.deepStrictEqual(indexes.find((i) => i.name === "messages_by_client_msg_id")?.partial, 1)
+      const keyed = yield* Effect.forEach(indexes, (i) => sql<{ name: string }>`SELECT name FROM pragma_index_info(${i.name})`.pipe(
+        Effect.map((columns) => columns.some((c) => c.name === "client_msg_id") ? [i.name] : [])
+      ))
+      assert.deepStrictEqual(keyed.flat(), ["messages_by_client_msg_id"])
+      // The send's lookup of a key reads that index.
+      const plan = yield* sql.unsafe<{ detail: string }>(
+        "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE tenant_id = ? AND room_id = ? AND sender_id = ? AND client_msg_id = ?",
+        ["t", "r", "ann", "k1"]
+      )
+      assert.include(plan.map((p) => p.detail).join(" "), "messages_by_client_msg_id")
+    }).pipe(Effect.provide(SqliteClient.layer({ filename: path.join(tempDir(), "m5.db") }))))
 })
 
 describe("AppConfig", () => {
