@@ -141,7 +141,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
         const seconds = (performance.now() - started) / 1000
         // Upgrades to /ws never come here (src/realtime/WsRoute.ts): a plain GET /ws is an ordinary request.
         metrics.request(request.method, route, response.status, seconds)
-        if (logRequests) yield* logRequest({ method: request.method, route, path, status: response.status, seconds, who: notes.who })
+        if (logRequests) yield* logRequest({ method: request.method, route, path, status: response.status, seconds })
         const answered = notes.headers === undefined ? response : HttpServerResponse.setHeaders(response, notes.headers)
         return lifecycle.draining ? HttpServerResponse.setHeader(answered, "connection", "close") : answered
       })

@@ -33,14 +33,17 @@ export const noteResponseHeaders = (headers: Record<string, string>) => withNote
 /** Who the request of a fiber acts as, for its log lines. */
 export const whoOf = (refs: FiberRefs.FiberRefs): Who | undefined => FiberRefs.getOrDefault(refs, currentRequest)?.who
 
-/** The one log line of a request, once it is answered. */
+/**
+ * The one log line of a request, once it is answered. A routed request's fiber names who acts
+ * already (its notes); a WebSocket upgrade, answered outside the router, passes `who`.
+ */
 export const logRequest = (line: {
   readonly method: string
   readonly route: string
   readonly path: string
   readonly status: number
   readonly seconds: number
-  readonly who: Who
+  readonly who?: Who
 }) =>
   Effect.logInfo("request").pipe(
     Effect.annotateLogs({
