@@ -8,7 +8,7 @@ import { UserId } from "../domain/Ids.js"
 import { Metrics } from "../services/Metrics.js"
 import { RateLimiter } from "../services/RateLimiter.js"
 import { Tenants } from "../services/Tenants.js"
-import { noteRequest, noteResponseHeaders } from "./RequestLog.js"
+import { noteRequest, withRequestNotes } from "./RequestLog.js"
 
 export const TenantAuthLive = Layer.effect(
   TenantAuth,
@@ -17,26 +17,28 @@ export const TenantAuthLive = Layer.effect(
     const limiter = yield* RateLimiter
     const metrics = yield* Metrics
     return {
+      // Callbacks rather than a generator: this runs on every request (as does the user's below).
       apiKey: (key) =>
-        Effect.gen(function*() {
-          const current = yield* tenants.authenticate(key)
+        Effect.flatMap(tenants.authenticate(key), (current) => {
           const { tenant, limits } = current
-          yield* noteRequest({ tenant_id: tenant.tenant_id })
-          const decision = yield* limiter.take(tenant.tenant_id, limits.rateLimitPerSec, limits.burst)
-          yield* noteResponseHeaders({
-            "x-ratelimit-limit": String(decision.limit),
-            "x-ratelimit-remaining": String(decision.remaining),
-            "x-ratelimit-reset": String(decision.resetSeconds),
-            ...(decision.allowed ? {} : { "retry-after": String(decision.retryAfterSeconds) })
-          })
-          if (!decision.allowed) {
-            metrics.rateLimited("rest")
-            return yield* Effect.fail(new RateLimited({
-              message: `rate limit of ${limits.rateLimitPerSec}/s exceeded; retry in ${decision.retryAfterSeconds}s`,
-              retryAfterSeconds: decision.retryAfterSeconds
+          return Effect.flatMap(limiter.take(tenant.tenant_id, limits.rateLimitPerSec, limits.burst), (decision) =>
+            withRequestNotes((notes) => {
+              if (notes !== undefined) {
+                notes.who.tenant_id = tenant.tenant_id
+                notes.headers = {
+                  "x-ratelimit-limit": String(decision.limit),
+                  "x-ratelimit-remaining": String(decision.remaining),
+                  "x-ratelimit-reset": String(decision.resetSeconds),
+                  ...(decision.allowed ? {} : { "retry-after": String(decision.retryAfterSeconds) })
+                }
+              }
+              if (decision.allowed) return Effect.succeed(current)
+              metrics.rateLimited("rest")
+              return Effect.fail(new RateLimited({
+                message: `rate limit of ${limits.rateLimitPerSec}/s exceeded; retry in ${decision.retryAfterSeconds}s`,
+                retryAfterSeconds: decision.retryAfterSeconds
+              }))
             }))
-          }
-          return current
         })
     }
   })
@@ -46,21 +48,19 @@ const decodeUserId = Schema.decodeUnknownOption(UserId)
 
 export const UserAuthLive = Layer.succeed(
   UserAuth,
-  Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const raw = request.headers["x-user-id"]
     if (raw === undefined || raw === "") {
-      return yield* Effect.fail(new ValidationError({ message: "X-User-Id header is required", field: "X-User-Id" }))
+      return Effect.fail(new ValidationError({ message: "X-User-Id header is required", field: "X-User-Id" }))
     }
     const userId = decodeUserId(raw)
     if (Option.isNone(userId)) {
-      return yield* Effect.fail(new ValidationError({
+      return Effect.fail(new ValidationError({
         message: "X-User-Id must be 1-128 characters of A-Z a-z 0-9 . _ @ + = | ~ -",
         field: "X-User-Id"
       }))
     }
-    yield* noteRequest({ user_id: userId.value })
-    return userId.value
+    return Effect.as(noteRequest({ user_id: userId.value }), userId.value)
   })
 )
 

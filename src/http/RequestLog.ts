@@ -19,16 +19,15 @@ export interface RequestNotes {
  */
 export const currentRequest = FiberRef.unsafeMake<RequestNotes | undefined>(undefined)
 
-const withNotes = (f: (notes: RequestNotes) => void) =>
-  FiberRef.getWith(currentRequest, (notes) => {
-    if (notes !== undefined) f(notes)
+/** Runs `f` with the request's notes (none outside a routed request, e.g. on a socket). */
+export const withRequestNotes = <A, E, R>(f: (notes: RequestNotes | undefined) => Effect.Effect<A, E, R>) =>
+  FiberRef.getWith(currentRequest, f)
+
+export const noteRequest = (fields: Who) =>
+  withRequestNotes((notes) => {
+    if (notes !== undefined) Object.assign(notes.who, fields)
     return Effect.void
   })
-
-export const noteRequest = (fields: Who) => withNotes((notes) => Object.assign(notes.who, fields))
-
-/** Headers the request's response gets, whatever answers it (the rate limit's). */
-export const noteResponseHeaders = (headers: Record<string, string>) => withNotes((notes) => void (notes.headers = headers))
 
 /** Who the request of a fiber acts as, for its log lines. */
 export const whoOf = (refs: FiberRefs.FiberRefs): Who | undefined => FiberRefs.getOrDefault(refs, currentRequest)?.who

@@ -10,7 +10,7 @@ import { Rooms } from "./Rooms.js"
 
 export const MAX_META_BYTES = 16_384
 
-const validateContent = (content: string, limits: TenantLimits) => {
+const validateContent = (content: string, limits: TenantLimits): Effect.Effect<void, ValidationError | PayloadTooLarge> => {
   if (content.trim().length === 0) {
     return Effect.fail(new ValidationError({ message: "content must not be empty", field: "content" }))
   }
@@ -49,10 +49,10 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
 
     /** Validates a message, then has the sequencer store it with the room's next seq. */
     const send = (tenantId: TenantId, sender: UserId, roomId: string, input: SendInput, limits: TenantLimits) =>
-      Effect.gen(function*() {
-        yield* validateContent(input.content, limits)
-        yield* validateMeta(input.meta)
-        const message = yield* sequencer.append({
+      // Callbacks rather than a generator: this runs for every message.
+      validateContent(input.content, limits).pipe(
+        Effect.zipRight(validateMeta(input.meta)),
+        Effect.zipRight(sequencer.append({
           tenantId,
           sender,
           roomId,
@@ -60,16 +60,17 @@ export class Messages extends Effect.Service<Messages>()("services/Messages", {
           meta: input.meta ?? {},
           key: input.idempotencyKey ?? input.client_msg_id ?? null,
           origin: input.origin
-        })
+        })),
         // The caller's fiber names the tenant and user already (a request's, or the socket's).
-        yield* Effect.whenLogLevel(
-          Effect.logDebug("message stored").pipe(
-            Effect.annotateLogs({ room_id: message.room_id, message_id: message.message_id, seq: message.seq })
-          ),
-          LogLevel.Debug
+        Effect.tap((message) =>
+          Effect.whenLogLevel(
+            Effect.logDebug("message stored").pipe(
+              Effect.annotateLogs({ room_id: message.room_id, message_id: message.message_id, seq: message.seq })
+            ),
+            LogLevel.Debug
+          )
         )
-        return message
-      })
+      )
 
     const history = (tenantId: TenantId, caller: UserId, roomId: string, q: HistoryQuery) =>
       Effect.gen(function*() {
