@@ -1,4 +1,4 @@
-import { HttpLayerRouter, HttpMiddleware, HttpServer } from "@effect/platform"
+import { Etag, FileSystem, HttpIncomingMessage, HttpLayerRouter, HttpMiddleware, HttpPlatform, HttpServer, Path } from "@effect/platform"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
 import { Effect, Function, Layer } from "effect"
 import { Api } from "./api/Api.js"
@@ -11,6 +11,8 @@ import { DemoRoute } from "./http/Demo.js"
 import { DocsRoute } from "./http/Docs.js"
 import { MaxBodySizeLive, RequestMiddleware } from "./http/Errors.js"
 import { HealthLive } from "./http/Health.js"
+import { isolated } from "./http/Isolated.js"
+import { AdminAuth, TenantAuth, UserAuth } from "./api/Middleware.js"
 import { MessagesLive } from "./http/Messages.js"
 import { RoomsLive } from "./http/Rooms.js"
 import { Acks } from "./services/Acks.js"
@@ -69,9 +71,22 @@ const ServicesLive = Layer.mergeAll(
   RateLimiter.Default
 )
 
+/**
+ * The HttpApi's routes. The API's router, each group and authentication are each built seeing only
+ * the services they use (src/http/Isolated.ts), which keeps every request's context small.
+ */
 const ApiRoutes = HttpLayerRouter.addHttpApi(Api).pipe(
-  Layer.provide([AdminLive, RoomsLive, MessagesLive, HealthLive, TokensLive, NotifyLive, NotificationsLive]),
-  Layer.provide([TenantAuthLive, UserAuthLive, AdminAuthLive])
+  isolated(HttpLayerRouter.HttpRouter, HttpPlatform.HttpPlatform, Etag.Generator, FileSystem.FileSystem, Path.Path, TenantAuth, UserAuth, AdminAuth),
+  Layer.provide([
+    isolated(AdminAuth, Tenants, DeadLetters)(AdminLive),
+    isolated(TenantAuth, UserAuth, Rooms)(RoomsLive),
+    isolated(TenantAuth, UserAuth, Messages, Acks)(MessagesLive),
+    isolated(Health)(HealthLive),
+    isolated(TenantAuth, UserAuth, Tokens)(TokensLive),
+    isolated(TenantAuth, Notifications)(NotifyLive),
+    isolated(TenantAuth, UserAuth, Notifications)(NotificationsLive)
+  ]),
+  Layer.provide([isolated(Tenants, RateLimiter, Metrics)(TenantAuthLive), UserAuthLive, isolated(AppConfig)(AdminAuthLive)])
 )
 
 /** Every route with its services; needs a SqlClient and AppConfig. */
@@ -101,12 +116,28 @@ const ListenLog = Layer.effectDiscard(
   )
 )
 
-const ServingLive = HttpLayerRouter.serve(RoutesLive, {
-  disableLogger: true,
-  disableListenLog: true,
+/**
+ * The router's routes on the server: what `HttpLayerRouter.serve` does (without its request logger
+ * and listen line, ours are in RequestMiddleware and ListenLog), except that requests run in a
+ * context of the platform's few services rather than every service of the server
+ * (src/http/Isolated.ts): the routes hold what they use already.
+ */
+const Serve = Layer.unwrapScoped(Effect.map(HttpLayerRouter.HttpRouter, (router) => HttpServer.serve(router.asHttpEffect()))).pipe(
+  isolated(
+    HttpLayerRouter.HttpRouter,
+    HttpServer.HttpServer,
+    HttpIncomingMessage.MaxBodySize,
+    HttpPlatform.HttpPlatform,
+    Etag.Generator,
+    FileSystem.FileSystem,
+    Path.Path
+  )
+)
+
+const ServingLive = Serve.pipe(
+  Layer.provideMerge(RoutesLive),
   // Dead-letter ids are longer than the router's default limit of 100 characters per parameter.
-  routerConfig: { maxParamLength: 2048 }
-}).pipe(
+  Layer.provide(Layer.provide(HttpLayerRouter.layer, Layer.succeed(HttpLayerRouter.RouterConfig, { maxParamLength: 2048 }))),
   // No tracer is exported (below): the platform's tracing middleware would still parse each
   // request's URL, copy its headers and make a span that goes nowhere (a tenth of a bare route's CPU).
   HttpMiddleware.withTracerDisabledWhen(Function.constTrue),

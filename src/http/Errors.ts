@@ -48,9 +48,11 @@ export const describeCause = (cause: Cause.Cause<unknown>): Effect.Effect<ErrorB
   return Effect.as(Effect.logError("request failed", cause), body(500, "INTERNAL_ERROR", "internal error"))
 }
 
-const toResponse = (cause: Cause.Cause<unknown>) =>
+/** Interruption stays interruption (the client went away); anything else is answered. */
+const toResponse = (cause: Cause.Cause<unknown>): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   Cause.isInterruptedOnly(cause)
-    ? Effect.failCause(cause)
+    // A cause of interruptions only holds no failure.
+    ? Effect.failCause(cause as Cause.Cause<never>)
     : Effect.map(describeCause(cause), (body) => errorResponse(body.status, body.code, body.message))
 
 const MAX_JSON_DEPTH = 64
@@ -114,7 +116,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
     return (app) =>
       // Plain callbacks rather than a generator: this wraps every request, and each step of a
       // generator is one more turn of the runtime (CPU per request -4 to -7% over the generator).
-      Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, unknown>((fiber) => {
+      Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, HttpLayerRouter.unhandled>((fiber) => {
         const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
         const started = performance.now()
         const path = request.url.split("?")[0]!
