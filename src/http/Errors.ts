@@ -152,7 +152,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
         }
         // The fiber runs this request only: set, not scoped (a scoped provide costs several µs each).
         return FiberRef.set(currentRequest, notes).pipe(
-          Effect.zipRight(lifecycle.track(Effect.catchAllCause(handled, toResponse))),
+          Effect.zipRight(Effect.catchAllCause(handled, toResponse)),
           Effect.flatMap(answer)
         )
       })

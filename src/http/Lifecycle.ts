@@ -20,9 +20,18 @@ export type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: B
  */
 class HttpServer extends Server {
   readonly upgrades = new Map<string, UpgradeListener>()
+  /**
+   * Requests whose response has not closed yet (answered or abandoned), counted here rather than
+   * around each request's program in the runtime (an interruptible region per request).
+   */
+  requestsInFlight = 0
+  private readonly requestClosed = () => void this.requestsInFlight--
   // Node emits an upgrade only while some listener is there (the router's): before that the request is answered 503 as any other.
   override emit(event: string | symbol, ...args: Array<any>): boolean {
-    if (event === "upgrade" && this.upgrades.size > 0) {
+    if (event === "request") {
+      this.requestsInFlight++
+      ;(args[1] as ServerResponse).once("close", this.requestClosed)
+    } else if (event === "upgrade" && this.upgrades.size > 0) {
       const request = args[0] as IncomingMessage
       const listener = this.upgrades.get((request.url ?? "").split("?")[0]!)
       if (listener !== undefined) {
@@ -70,8 +79,9 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("http/Lifecycle", {
     const server = makeServer()
     const started = whileStarting(server)
     let draining = false
+    /** Upgrades being answered (requests are counted by the server itself). */
     let inFlight = 0
-    /** Counts something in flight (a request, a socket) until the returned function is called (once is enough). */
+    /** Counts an upgrade in flight until the returned function is called (once is enough). */
     const enter = () => {
       inFlight++
       let left = false
@@ -95,14 +105,8 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("http/Lifecycle", {
         return draining
       },
       get inFlight() {
-        return inFlight
+        return inFlight + server.requestsInFlight
       },
-      /** Runs a request, counted while it runs. */
-      track: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-        Effect.suspend(() => {
-          const leave = enter()
-          return Effect.ensuring(effect, Effect.sync(leave))
-        }),
       enter,
       /** Stops accepting connections; idle keep-alive connections close, busy ones finish first. */
       startDrain: Effect.sync(() => {
@@ -113,8 +117,8 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("http/Lifecycle", {
       awaitDrained: (timeout: Duration.Duration) =>
         Effect.gen(function*() {
           const deadline = Date.now() + Duration.toMillis(timeout)
-          while (inFlight > 0 && Date.now() < deadline) yield* Effect.sleep(Duration.millis(20))
-          const left = inFlight
+          while (inFlight + server.requestsInFlight > 0 && Date.now() < deadline) yield* Effect.sleep(Duration.millis(20))
+          const left = inFlight + server.requestsInFlight
           server.closeAllConnections()
           return left
         })
