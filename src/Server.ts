@@ -79,14 +79,18 @@ const ApiRoutes = HttpLayerRouter.addHttpApi(Api).pipe(
   isolated(HttpLayerRouter.HttpRouter, HttpPlatform.HttpPlatform, Etag.Generator, FileSystem.FileSystem, Path.Path, TenantAuth, UserAuth, AdminAuth),
   Layer.provide([
     isolated(AdminAuth, Tenants, DeadLetters)(AdminLive),
-    isolated(TenantAuth, UserAuth, Rooms)(RoomsLive),
-    isolated(TenantAuth, UserAuth, Messages, Acks)(MessagesLive),
+    isolated(UserAuth, Rooms)(RoomsLive),
+    isolated(UserAuth, Messages, Acks)(MessagesLive),
     isolated(Health)(HealthLive),
-    isolated(TenantAuth, UserAuth, Tokens)(TokensLive),
+    isolated(UserAuth, Tokens)(TokensLive),
     isolated(TenantAuth, Notifications)(NotifyLive),
-    isolated(TenantAuth, UserAuth, Notifications)(NotificationsLive)
+    isolated(UserAuth, Notifications)(NotificationsLive)
   ]),
-  Layer.provide([isolated(Tenants, RateLimiter, Metrics)(TenantAuthLive), UserAuthLive, isolated(AppConfig)(AdminAuthLive)])
+  Layer.provide([
+    isolated(Tenants, RateLimiter, Metrics)(TenantAuthLive),
+    isolated(Tenants, RateLimiter, Metrics)(UserAuthLive),
+    isolated(AppConfig)(AdminAuthLive)
+  ])
 )
 
 /** Every route with its services; needs a SqlClient and AppConfig. */

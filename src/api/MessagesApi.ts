@@ -3,7 +3,7 @@ import { Schema } from "effect"
 import { MessageId, RoomId } from "../domain/Ids.js"
 import { AckRequest, AckResult, ClientMsgId, EditMessage, HistoryQuery, Message, MessagePage, SendMessage } from "../domain/Message.js"
 import * as Errors from "./Errors.js"
-import { TenantAuth, UserAuth } from "./Middleware.js"
+import { UserAuth } from "./Middleware.js"
 import { RoomPath } from "./RoomsApi.js"
 
 const MessagePath = Schema.Struct({ room_id: RoomId, message_id: MessageId })
@@ -32,5 +32,4 @@ export class MessagesApi extends HttpApiGroup.make("messages")
   .addError(Errors.NotFound)
   .addError(Errors.Forbidden)
   .middleware(UserAuth)
-  .middleware(TenantAuth)
 {}

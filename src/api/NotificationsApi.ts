@@ -44,5 +44,4 @@ export class NotificationsApi extends HttpApiGroup.make("notifications")
   .add(HttpApiEndpoint.get("subscriptions", "/subscriptions").addSuccess(SubscriptionList))
   .addError(Errors.ValidationError)
   .middleware(UserAuth)
-  .middleware(TenantAuth)
 {}

@@ -3,7 +3,7 @@ import { Schema } from "effect"
 import { RoomId, UserId } from "../domain/Ids.js"
 import { AddMembers, CreateRoom, ExistingRoom, MemberList, Room, RoomList, UpdateRoom } from "../domain/Room.js"
 import * as Errors from "./Errors.js"
-import { TenantAuth, UserAuth } from "./Middleware.js"
+import { UserAuth } from "./Middleware.js"
 
 export const RoomPath = Schema.Struct({ room_id: RoomId })
 
@@ -42,5 +42,4 @@ export class RoomsApi extends HttpApiGroup.make("rooms")
   )
   .addError(Errors.ValidationError)
   .middleware(UserAuth)
-  .middleware(TenantAuth)
 {}

@@ -1,7 +1,7 @@
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { ConnectionToken, CreateToken } from "../domain/Token.js"
 import * as Errors from "./Errors.js"
-import { TenantAuth, UserAuth } from "./Middleware.js"
+import { UserAuth } from "./Middleware.js"
 
 export class TokensApi extends HttpApiGroup.make("tokens")
   .add(
@@ -11,5 +11,4 @@ export class TokensApi extends HttpApiGroup.make("tokens")
       .addError(Errors.ValidationError)
   )
   .middleware(UserAuth)
-  .middleware(TenantAuth)
 {}

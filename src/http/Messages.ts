@@ -1,7 +1,7 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import { Api } from "../api/Api.js"
-import { CurrentTenant } from "../api/Middleware.js"
+import { CurrentCaller } from "../api/Middleware.js"
 import { Acks } from "../services/Acks.js"
 import { Messages } from "../services/Messages.js"
 import { asCaller } from "./Rooms.js"
@@ -10,7 +10,7 @@ export const MessagesLive = HttpApiBuilder.group(Api, "messages", (handlers) =>
   Effect.gen(function*() {
     const messages = yield* Messages
     const acks = yield* Acks
-    const limits = Effect.map(CurrentTenant, (c) => c.limits)
+    const limits = Effect.map(CurrentCaller, (c) => c.tenant.limits)
     return handlers
       .handle("send", ({ headers, path, payload }) =>
         asCaller((t, u) =>

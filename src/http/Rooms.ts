@@ -1,15 +1,15 @@
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
-import { Context, Effect, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { Api } from "../api/Api.js"
-import { CurrentTenant, CurrentUser } from "../api/Middleware.js"
+import { CurrentCaller } from "../api/Middleware.js"
+import type { UserId } from "../domain/Ids.js"
 import { ExistingRoom, MemberList, type Room, RoomList } from "../domain/Room.js"
+import type { AuthenticatedTenant } from "../domain/Tenant.js"
 import { Rooms } from "../services/Rooms.js"
 
 /** Runs `f` with the caller's tenant id and user id (the request's log lines name them already). */
-export const asCaller = <A, E, R>(f: (tenantId: CurrentTenant["Type"]["tenant"]["tenant_id"], userId: CurrentUser["Type"]) => Effect.Effect<A, E, R>) =>
-  Effect.contextWithEffect((context: Context.Context<CurrentTenant | CurrentUser>) =>
-    f(Context.get(context, CurrentTenant).tenant.tenant_id, Context.get(context, CurrentUser))
-  )
+export const asCaller = <A, E, R>(f: (tenantId: AuthenticatedTenant["tenant"]["tenant_id"], userId: UserId) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(CurrentCaller, (caller) => f(caller.tenant.tenant.tenant_id, caller.userId))
 
 /** A new room as 201; an existing DM as 200 with that room, never a second one. */
 export const createdRoom = (room: Room): Effect.Effect<Room | HttpServerResponse.HttpServerResponse> =>
