@@ -43,9 +43,20 @@ class HttpServer extends Server {
   }
 }
 
+/**
+ * How long an idle keep-alive connection is kept: longer than the 60 s idle timeout of common load
+ * balancers and than clients' pools usually keep one, so that a connection is closed by the
+ * client side. With Node's default (5 s), a client reusing a connection the server was closing at
+ * that moment got a reset instead of an answer (seen in the reconnect storm's sends).
+ */
+const KEEP_ALIVE_MS = 65_000
+
 /** Requests Node cannot even parse (bad bytes, broken headers) still get a §9 body. */
 const makeServer = () => {
   const server = new HttpServer()
+  server.keepAliveTimeout = KEEP_ALIVE_MS
+  // Node's advice: the headers' timeout above the keep-alive one.
+  server.headersTimeout = KEEP_ALIVE_MS + 1_000
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || error.code === "ECONNRESET") return socket.destroy()
     if (error.code === "HPE_HEADER_OVERFLOW") return endWithError(socket, 431, "PAYLOAD_TOO_LARGE", "request headers are too large")
