@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import WebSocket from "ws"
-import { createTenant, freePort, startServer } from "../test/support/server.js"
+import { createTenant, freePort, MASTER_KEY, startServer } from "../test/support/server.js"
 
 export interface BenchServer {
   readonly url: string
@@ -103,6 +103,34 @@ export const loadMeter = (serverPid: number) => {
       loadgen_event_loop_delay_ms: { p50: delay(loop.percentile(50)), p99: delay(loop.percentile(99)), max: delay(loop.max) }
     }
   }
+}
+
+/** The server's garbage collections so far by kind (minor, major, incremental, weakcb), from its `/metrics`. */
+export const serverGc = async (url: string) => {
+  const res = await fetch(`${url}/metrics`, { headers: { "x-master-key": MASTER_KEY } })
+  if (!res.ok) throw new Error(`GET /metrics: ${res.status}`)
+  const text = await res.text()
+  const kinds: Record<string, { count: number; ms: number }> = {}
+  for (const [, field, kind, value] of text.matchAll(/^chatapi_nodejs_gc_duration_seconds_(sum|count)\{kind="(\w+)"\} (\S+)$/gm)) {
+    const k = (kinds[kind!] ??= { count: 0, ms: 0 })
+    if (field === "sum") k.ms = Number(value) * 1000
+    else k.count = Number(value)
+  }
+  return kinds
+}
+
+/** Collections between two `serverGc` readings: per kind how many and their mean pause, and their share of the wall time. */
+export const gcBetween = (before: Awaited<ReturnType<typeof serverGc>>, after: Awaited<ReturnType<typeof serverGc>>, wallMs: number) => {
+  let totalMs = 0
+  const kinds: Record<string, { count: number; mean_ms: number }> = {}
+  for (const [kind, { count, ms }] of Object.entries(after)) {
+    const n = count - (before[kind]?.count ?? 0)
+    const spent = ms - (before[kind]?.ms ?? 0)
+    if (n === 0) continue
+    totalMs += spent
+    kinds[kind] = { count: n, mean_ms: round(spent / n) }
+  }
+  return { ...kinds, share_of_wall: round(totalMs / wallMs, 3) }
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })

@@ -9,7 +9,7 @@
  * stdout: one JSON object per scenario, an aligned table per kind, then every figure against its target. Progress goes to stderr.
  */
 import { parseArgs } from "node:util"
-import { type Api, type BenchServer, benchTenant, checkSeqs, closeAgent, loadMeter, request, round, startQuietServer, summary } from "./lib.js"
+import { type Api, type BenchServer, benchTenant, checkSeqs, closeAgent, gcBetween, loadMeter, request, round, serverGc, startQuietServer, summary } from "./lib.js"
 import { type WsResult, wsScenarios, wsTable } from "./ws.js"
 import { checksOf, targetTable } from "./targets.js"
 import { scaleout } from "./scaleout.js"
@@ -101,10 +101,12 @@ const run = async (server: BenchServer, name: string, scenario: Scenario, durati
   // A fresh process answers its first burst slowly (JIT, statement cache): warm up before measuring.
   await drive(performance.now() + warmupS * 1000, false)
 
+  const gcBefore = await serverGc(server.url)
   const stop = loadMeter(server.pid)
   measuring = true
   await drive(performance.now() + durationS * 1000, true)
   const { wallMs, serverCpuMs: serverCpu, ...load } = stop()
+  const gc = gcBetween(gcBefore, await serverGc(server.url), wallMs)
   const lost: Array<string> = []
   if (clients.length > 0) {
     const deadline = performance.now() + 15_000
@@ -148,6 +150,8 @@ const run = async (server: BenchServer, name: string, scenario: Scenario, durati
       : {}),
     server_cpu_ms: round(serverCpu, 0),
     server_cpu_ms_per_msg: round(serverCpu / Math.max(1, ok), 3),
+    // The server's event loop paused for garbage collection while measured (its /metrics).
+    server_gc: gc,
     ...load,
     // Checked: every message stored, warm-up included; each room's history must be exactly seq 1..n.
     seqs: { gap_free: problems.length === 0, messages_checked: checked, problems: problems.slice(0, 10) }
@@ -158,7 +162,7 @@ type Result = Awaited<ReturnType<typeof run>>
 
 const table = (results: ReadonlyArray<Result>) => {
   const rows = [
-    ["scenario", "msgs", "msg/s", "p50 ms", "p99 ms", "max ms", "recv p99 ms", "srv cpu ms/msg", "srv cores", "gen cores", "gen ELD p99 ms", "seqs"],
+    ["scenario", "msgs", "msg/s", "p50 ms", "p99 ms", "max ms", "recv p99 ms", "srv cpu ms/msg", "srv cores", "srv GC %", "gen cores", "gen ELD p99 ms", "seqs"],
     ...results.map((r) => [
       r.scenario,
       String(r.messages),
@@ -169,6 +173,7 @@ const table = (results: ReadonlyArray<Result>) => {
       r.receipt_latency_ms === undefined ? "-" : `${r.receipt_latency_ms.p99}${r.lost?.ok === false ? " LOST" : ""}`,
       String(r.server_cpu_ms_per_msg),
       String(r.server_cpu_cores),
+      String(round(r.server_gc.share_of_wall * 100, 1)),
       String(r.loadgen_cpu_cores),
       String(r.loadgen_event_loop_delay_ms.p99),
       r.seqs.gap_free ? `1..N ok (${r.seqs.messages_checked})` : `BROKEN (${r.seqs.problems.length}+)`
