@@ -15,6 +15,7 @@ import { isolated } from "./http/Isolated.js"
 import { AdminAuth, TenantAuth, UserAuth } from "./api/Middleware.js"
 import { MessagesLive } from "./http/Messages.js"
 import { RoomsLive } from "./http/Rooms.js"
+import { SendRoute } from "./http/SendRoute.js"
 import { Acks } from "./services/Acks.js"
 import { Health } from "./services/Health.js"
 import { Messages } from "./services/Messages.js"
@@ -93,8 +94,11 @@ const ApiRoutes = HttpLayerRouter.addHttpApi(Api).pipe(
   ])
 )
 
+/** Sends, answered ahead of the router (src/http/SendRoute.ts). */
+const SendRouteLive = isolated(AppConfig, Lifecycle, Metrics, Messages, Tenants, RateLimiter)(SendRoute)
+
 /** Every route with its services; needs a SqlClient and AppConfig. */
-export const RoutesLive = Layer.mergeAll(ApiRoutes, WsRoute, DocsRoute, DemoRoute, MetricsRoute, RequestMiddleware, MaxBodySizeLive, DeliveryWorkerLive, WebhookWorkerLive, CheckpointWorkerLive).pipe(
+export const RoutesLive = Layer.mergeAll(ApiRoutes, SendRouteLive, WsRoute, DocsRoute, DemoRoute, MetricsRoute, RequestMiddleware, MaxBodySizeLive, DeliveryWorkerLive, WebhookWorkerLive, CheckpointWorkerLive).pipe(
   Layer.provide(Layer.mergeAll(Connections.Default, RealtimeHub.Default, Bus.Default, UserRegistry.Default)),
   Layer.provideMerge(ServicesLive),
   Layer.provide(NodeContext.layer)

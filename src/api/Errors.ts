@@ -29,25 +29,31 @@ const wire = <A extends Shape, C extends string>(
     encode: (e) => body(code, e)
   }).annotations(HttpApiSchema.annotations({ status }))
 
-export const ValidationError = wire(E.ValidationError, "VALIDATION_ERROR", 400, (e) => new E.ValidationError(e))
-export const Unauthenticated = wire(E.Unauthenticated, "AUTHENTICATION_ERROR", 401, (e) => new E.Unauthenticated(e))
-export const Forbidden = wire(E.Forbidden, "FORBIDDEN", 403, (e) => new E.Forbidden(e))
-export const NotFound = wire(E.NotFound, "NOT_FOUND", 404, (e) => new E.NotFound(e))
-export const Conflict = wire(E.Conflict, "CONFLICT", 409, (e) => new E.Conflict(e))
-export const PayloadTooLarge = wire(E.PayloadTooLarge, "PAYLOAD_TOO_LARGE", 413, (e) => new E.PayloadTooLarge(e))
+export const ValidationError = wire(E.ValidationError, E.errorCodes.ValidationError, E.errorStatus.ValidationError, (e) => new E.ValidationError(e))
+export const Unauthenticated = wire(E.Unauthenticated, E.errorCodes.Unauthenticated, E.errorStatus.Unauthenticated, (e) => new E.Unauthenticated(e))
+export const Forbidden = wire(E.Forbidden, E.errorCodes.Forbidden, E.errorStatus.Forbidden, (e) => new E.Forbidden(e))
+export const NotFound = wire(E.NotFound, E.errorCodes.NotFound, E.errorStatus.NotFound, (e) => new E.NotFound(e))
+export const Conflict = wire(E.Conflict, E.errorCodes.Conflict, E.errorStatus.Conflict, (e) => new E.Conflict(e))
+export const PayloadTooLarge = wire(E.PayloadTooLarge, E.errorCodes.PayloadTooLarge, E.errorStatus.PayloadTooLarge, (e) => new E.PayloadTooLarge(e))
 export const RateLimited = wire(
   E.RateLimited,
-  "RATE_LIMIT_EXCEEDED",
-  429,
+  E.errorCodes.RateLimited,
+  E.errorStatus.RateLimited,
   (e) => new E.RateLimited({ ...e, retryAfterSeconds: 1 })
 )
-export const Unavailable = wire(E.Unavailable, "UNAVAILABLE", 503, (e) => new E.Unavailable(e))
+export const Unavailable = wire(E.Unavailable, E.errorCodes.Unavailable, E.errorStatus.Unavailable, (e) => new E.Unavailable(e))
 
 /** The field a schema issue points at: `members[2]`, `content`, `room_id`. */
 export const issueField = (path: ReadonlyArray<PropertyKey>): string | undefined =>
   path.length === 0
     ? undefined
     : path.reduce<string>((acc, key) => typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`, "")
+
+/** What a request decoding failure tells: its first issue's message and the field it points at. */
+export const decodeFailure = (e: HttpApiError.HttpApiDecodeError): Shape => {
+  const issue = e.issues[0]
+  return { message: issue ? issue.message : e.message, field: issue ? issueField(issue.path) : undefined }
+}
 
 /** Request decoding failures (body, path, query, headers) in the §9 shape. */
 export const DecodeError = Schema.transform(ErrorBody("VALIDATION_ERROR"), Schema.instanceOf(HttpApiError.HttpApiDecodeError), {
@@ -58,9 +64,5 @@ export const DecodeError = Schema.transform(ErrorBody("VALIDATION_ERROR"), Schem
       issues: b.error.field === undefined ? [] : [{ _tag: "Type" as const, path: [b.error.field], message: b.error.message }],
       message: b.error.message
     }),
-  encode: (e) => {
-    const issue = e.issues[0]
-    const field = issue ? issueField(issue.path) : undefined
-    return body("VALIDATION_ERROR", { message: issue ? issue.message : e.message, field })
-  }
+  encode: (e) => body("VALIDATION_ERROR", decodeFailure(e))
 }).annotations(HttpApiSchema.annotations({ status: 400 }))

@@ -6,13 +6,16 @@ import * as Errors from "./Errors.js"
 import { UserAuth } from "./Middleware.js"
 import { RoomPath } from "./RoomsApi.js"
 
+/** The headers a send reads: an optional idempotency key. */
+export const SendHeaders = Schema.Struct({ "idempotency-key": Schema.optional(ClientMsgId) })
+
 const MessagePath = Schema.Struct({ room_id: RoomId, message_id: MessageId })
 
 export class MessagesApi extends HttpApiGroup.make("messages")
   .add(
     HttpApiEndpoint.post("send", "/rooms/:room_id/messages")
       .setPath(RoomPath)
-      .setHeaders(Schema.Struct({ "idempotency-key": Schema.optional(ClientMsgId) }))
+      .setHeaders(SendHeaders)
       .setPayload(SendMessage)
       .addSuccess(Message, { status: 201 })
       .addError(Errors.PayloadTooLarge)

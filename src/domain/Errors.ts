@@ -43,6 +43,18 @@ export const errorCodes = {
   Unavailable: "UNAVAILABLE"
 } as const
 
+/** The HTTP status of each domain error. */
+export const errorStatus = {
+  ValidationError: 400,
+  Unauthenticated: 401,
+  Forbidden: 403,
+  NotFound: 404,
+  Conflict: 409,
+  PayloadTooLarge: 413,
+  RateLimited: 429,
+  Unavailable: 503
+} as const
+
 export type DomainError =
   | ValidationError
   | Unauthenticated

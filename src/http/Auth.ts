@@ -1,7 +1,8 @@
 import { HttpServerRequest } from "@effect/platform"
 import { Effect, Layer, Option, Redacted, Schema } from "effect"
 import * as crypto from "node:crypto"
-import { AdminAuth, TenantAuth, UserAuth } from "../api/Middleware.js"
+import type { IncomingHttpHeaders } from "node:http"
+import { AdminAuth, type Caller, TenantAuth, UserAuth } from "../api/Middleware.js"
 import { AppConfig } from "../AppConfig.js"
 import { Forbidden, RateLimited, Unauthenticated, ValidationError } from "../domain/Errors.js"
 import type { AuthenticatedTenant } from "../domain/Tenant.js"
@@ -49,8 +50,8 @@ export const TenantAuthLive = Layer.effect(TenantAuth, Effect.map(authenticateTe
 const decodeUserId = Schema.decodeUnknownOption(UserId)
 
 /** The user `X-User-Id` names, noted as who acts. */
-const userOf = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<UserId, ValidationError> => {
-  const raw = request.headers["x-user-id"]
+const userOf = (headers: IncomingHttpHeaders): Effect.Effect<UserId, ValidationError> => {
+  const raw = headers["x-user-id"]
   if (raw === undefined || raw === "") {
     return Effect.fail(new ValidationError({ message: "X-User-Id header is required", field: "X-User-Id" }))
   }
@@ -64,13 +65,18 @@ const userOf = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<Use
   return Effect.as(noteRequest({ user_id: userId.value }), userId.value)
 }
 
-/** The tenant first (a bad key is 401 whatever the user header), then the user. */
+/**
+ * Who acts on a user's route: the tenant of the API key first (a bad key is 401 whatever the user
+ * header), then the user `X-User-Id` names.
+ */
+export const authenticateUser = Effect.map(authenticateTenant, (tenantOf) =>
+  (key: Redacted.Redacted<string>, headers: IncomingHttpHeaders): Effect.Effect<Caller, Unauthenticated | RateLimited | ValidationError> =>
+    Effect.flatMap(tenantOf(key), (tenant) => Effect.map(userOf(headers), (userId) => ({ tenant, userId }))))
+
 export const UserAuthLive = Layer.effect(
   UserAuth,
-  Effect.map(authenticateTenant, (tenantOf) => ({
-    apiKey: (key: Redacted.Redacted<string>) =>
-      Effect.flatMap(tenantOf(key), (tenant) =>
-        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Effect.map(userOf(request), (userId) => ({ tenant, userId }))))
+  Effect.map(authenticateUser, (callerOf) => ({
+    apiKey: (key: Redacted.Redacted<string>) => Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => callerOf(key, request.headers))
   }))
 )
 

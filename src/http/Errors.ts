@@ -1,9 +1,11 @@
-import { FileSystem, HttpIncomingMessage, HttpMethod, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { FileSystem, HttpApiError, HttpIncomingMessage, HttpMethod, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Cause, Context, Effect, FiberRef, Layer, LogLevel, Option } from "effect"
+import { Cause, Context, Effect, FiberRef, Layer, LogLevel, Option, ParseResult } from "effect"
 import type { IncomingMessage } from "node:http"
 import { Api } from "../api/Api.js"
 import { DemoApi } from "../api/DemoApi.js"
+import { decodeFailure } from "../api/Errors.js"
+import { type DomainError, errorCodes, errorStatus } from "../domain/Errors.js"
 import { AppConfig } from "../AppConfig.js"
 import { Metrics, routeMatcher } from "../services/Metrics.js"
 import { Lifecycle } from "./Lifecycle.js"
@@ -13,6 +15,10 @@ import { currentRequest, logRequest, type RequestNotes } from "./RequestLog.js"
 export const errorResponse = (status: number, code: string, message: string) =>
   HttpServerResponse.unsafeJson({ error: { code, message } }, { status })
 
+/** The SPEC §9 body of an answer, as JSON text. */
+export const errorJson = ({ code, field, message }: ErrorBody) =>
+  JSON.stringify({ error: field === undefined ? { code, message } : { code, message, field } })
+
 const hasTag = (u: unknown, tag: string): u is { _tag: string; cause?: unknown; reason?: string } =>
   typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === tag
 
@@ -20,9 +26,19 @@ export interface ErrorBody {
   readonly status: number
   readonly code: string
   readonly message: string
+  readonly field?: string | undefined
 }
 
 const body = (status: number, code: string, message: string): ErrorBody => ({ status, code, message })
+
+/** A body declared longer than the cap, refused before it is read. */
+export const bodyOverCap = (maxBodyBytes: number) => body(413, "PAYLOAD_TOO_LARGE", `request body is over ${maxBodyBytes} bytes`)
+/** A body longer than the cap, found while reading it (no length declared). */
+export const bodyTooLarge = body(413, "PAYLOAD_TOO_LARGE", "request body is too large")
+export const bodyNotJson = body(400, "VALIDATION_ERROR", "request body is not valid JSON")
+
+const MAX_JSON_DEPTH = 64
+export const bodyTooDeep = body(400, "VALIDATION_ERROR", `request body is nested deeper than ${MAX_JSON_DEPTH} levels`)
 
 /** Whatever escaped the API: unknown routes, unreadable bodies and defects, as a §9 answer. */
 export const describeCause = (cause: Cause.Cause<unknown>): Effect.Effect<ErrorBody> => {
@@ -33,11 +49,7 @@ export const describeCause = (cause: Cause.Cause<unknown>): Effect.Effect<ErrorB
   const error = Cause.squash(cause)
   if (hasTag(error, "RequestError")) {
     const tooLarge = error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
-    return Effect.succeed(
-      tooLarge
-        ? body(413, "PAYLOAD_TOO_LARGE", "request body is too large")
-        : body(400, "VALIDATION_ERROR", "request body is not valid JSON")
-    )
+    return Effect.succeed(tooLarge ? bodyTooLarge : bodyNotJson)
   }
   if (isBadValue(error)) {
     return Effect.succeed(body(400, "VALIDATION_ERROR", "a value cannot be stored (for example a NUL character)"))
@@ -48,17 +60,41 @@ export const describeCause = (cause: Cause.Cause<unknown>): Effect.Effect<ErrorB
   return Effect.as(Effect.logError("request failed", cause), body(500, "INTERNAL_ERROR", "internal error"))
 }
 
+const isDomainError = (u: unknown): u is DomainError =>
+  typeof u === "object" && u !== null && Object.hasOwn(errorStatus, (u as { _tag?: unknown })._tag as string)
+
+/**
+ * A failure as the API answers it: a domain error with its status and code, a request that does
+ * not decode as the API's decoding failure, and anything else as `describeCause` says.
+ */
+export const describeFailure = (cause: Cause.Cause<unknown>): Effect.Effect<ErrorBody> => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) {
+    const error = failure.value
+    if (isDomainError(error)) {
+      return Effect.succeed({ status: errorStatus[error._tag], code: errorCodes[error._tag], message: error.message, field: error.field })
+    }
+    if (ParseResult.isParseError(error)) {
+      return Effect.map(HttpApiError.HttpApiDecodeError.fromParseError(error), (e) => ({ status: 400, code: "VALIDATION_ERROR", ...decodeFailure(e) }))
+    }
+  }
+  return describeCause(cause)
+}
+
+const answerError = (body: ErrorBody) => errorResponse(body.status, body.code, body.message)
+
+/** Whether a JSON text nests deeper than the API accepts. */
+export const tooDeep = (text: string) => jsonDepth(text) > MAX_JSON_DEPTH
+
 /** Interruption stays interruption (the client went away); anything else is answered. */
 const toResponse = (cause: Cause.Cause<unknown>): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   Cause.isInterruptedOnly(cause)
     // A cause of interruptions only holds no failure.
     ? Effect.failCause(cause as Cause.Cause<never>)
-    : Effect.map(describeCause(cause), (body) => errorResponse(body.status, body.code, body.message))
-
-const MAX_JSON_DEPTH = 64
+    : Effect.map(describeCause(cause), answerError)
 
 /** How deeply arrays and objects nest in a JSON text; a cheap scan, run before anything parses it. */
-export const jsonDepth = (text: string): number => {
+const jsonDepth = (text: string): number => {
   let depth = 0
   let max = 0
   let inString = false
@@ -133,12 +169,10 @@ export const RequestMiddleware = HttpLayerRouter.middleware(
         // are the request's own object, read by everything after this.
         ;(request.headers as Record<string, string>)["content-type"] = "application/json"
         const handled = length > maxBodyBytes
-          ? Effect.succeed(errorResponse(413, "PAYLOAD_TOO_LARGE", `request body is over ${maxBodyBytes} bytes`))
+          ? Effect.succeed(answerError(bodyOverCap(maxBodyBytes)))
           : HttpMethod.hasBody(request.method)
           ? Effect.flatMap(request.text, (text) =>
-            jsonDepth(text) > MAX_JSON_DEPTH
-              ? Effect.succeed(errorResponse(400, "VALIDATION_ERROR", `request body is nested deeper than ${MAX_JSON_DEPTH} levels`))
-              : app)
+            tooDeep(text) ? Effect.succeed(answerError(bodyTooDeep)) : app)
           : app
         const answer = (response: HttpServerResponse.HttpServerResponse) => {
           const seconds = (performance.now() - started) / 1000

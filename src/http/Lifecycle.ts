@@ -14,12 +14,16 @@ export const endWithError = (socket: Duplex, status: number, code: string, messa
 
 export type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void
 
+/** Takes a request ahead of the router (and returns true), or leaves it to the router. */
+export type RequestTaker = (request: IncomingMessage, response: ServerResponse) => boolean
+
 /**
  * The HTTP server, with upgrade requests to some paths answered ahead of the router: a WebSocket
  * served there carries none of a routed request's fibers and context for its whole life.
  */
 class HttpServer extends Server {
   readonly upgrades = new Map<string, UpgradeListener>()
+  readonly takers = new Set<RequestTaker>()
   /**
    * Requests whose response has not closed yet (answered or abandoned), counted here rather than
    * around each request's program in the runtime (an interruptible region per request).
@@ -31,6 +35,7 @@ class HttpServer extends Server {
     if (event === "request") {
       this.requestsInFlight++
       ;(args[1] as ServerResponse).once("close", this.requestClosed)
+      for (const take of this.takers) if (take(args[0] as IncomingMessage, args[1] as ServerResponse)) return true
     } else if (event === "upgrade" && this.upgrades.size > 0) {
       const request = args[0] as IncomingMessage
       const listener = this.upgrades.get((request.url ?? "").split("?")[0]!)
@@ -110,6 +115,17 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("http/Lifecycle", {
           Effect.sync(() => void server.upgrades.set(path, listener)),
           () => Effect.sync(() => void server.upgrades.delete(path))
         ),
+      /**
+       * Requests `taker` takes are answered by it rather than the router while the scope is open
+       * (while the server is draining, the router answers every request).
+       */
+      takeAhead: (taker: RequestTaker): Effect.Effect<void, never, Scope.Scope> => {
+        const guarded: RequestTaker = (request, response) => !draining && taker(request, response)
+        return Effect.acquireRelease(
+          Effect.sync(() => void server.takers.add(guarded)),
+          () => Effect.sync(() => void server.takers.delete(guarded))
+        )
+      },
       /** Everything is up: the router answers from now on. */
       ready: Effect.sync(started),
       get draining() {
