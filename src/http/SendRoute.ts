@@ -69,9 +69,10 @@ const apiKeyOf = (request: IncomingMessage) => {
   return Redacted.make(typeof key === "string" ? key : "")
 }
 
+/** As the platform reads a JSON body: an empty one is `null`. */
 const parseJson = (text: string): Effect.Effect<unknown, ValidationError> => {
   try {
-    return Effect.succeed(JSON.parse(text))
+    return Effect.succeed(text === "" ? null : JSON.parse(text))
   } catch {
     return Effect.fail(new ValidationError({ message: bodyNotJson.message }))
   }
@@ -134,7 +135,10 @@ export const SendRoute = Layer.scopedDiscard(Effect.gen(function*() {
         onFailure: (cause: Cause.Cause<unknown>) => Effect.flatMap(describeFailure(cause), refuse),
         onSuccess: (message) => respond(201, JSON.stringify(message))
       })
-    return Effect.zipRight(FiberRef.set(currentRequest, notes), handled)
+    return Effect.zipRight(FiberRef.set(currentRequest, notes), handled).pipe(
+      // Nothing above fails; should answering itself throw, the connection is not left hanging.
+      Effect.catchAllCause((cause) => Effect.zipRight(Effect.logError("request failed", cause), Effect.sync(() => void response.destroy())))
+    )
   }
 
   yield* lifecycle.takeAhead((request, response) => {
