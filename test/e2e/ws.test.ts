@@ -38,6 +38,10 @@ describe("WebSocket /ws", () => {
     }
     const tampered = issued.body.token.slice(0, -2) + (issued.body.token.endsWith("A") ? "BB" : "AA")
     await expect(connectWs(server.url, { query: { token: tampered } })).rejects.toMatchObject({ status: 401 })
+    // The same signature bytes written differently: the last character's spare bits changed.
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    const spare = issued.body.token.slice(0, -1) + alphabet[alphabet.indexOf(issued.body.token.at(-1)) ^ 1]
+    await expect(connectWs(server.url, { query: { token: spare } })).rejects.toMatchObject({ status: 401 })
     await expect(connectWs(server.url, { query: { api_key: issued.body.token, user_id: "t1" } })).rejects.toMatchObject({ status: 401 })
     await expect(connectWs(server.url, { query: { api_key: "sk_nope", user_id: "x" } })).rejects.toMatchObject({ status: 401 })
     await expect(connectWs(server.url, { query: { api_key: tenant.apiKey } })).rejects.toMatchObject({ status: 400 })
