@@ -116,16 +116,17 @@ export const SendRoute = Layer.scopedDiscard(Effect.gen(function*() {
   /** The request's program: its notes on its own fiber, then the send or the refusal, then the answer and its log line. */
   const serve = (request: IncomingMessage, response: ServerResponse, roomId: string, body: string | ErrorBody, started: number) => {
     const notes: RequestNotes = { who: {} }
-    const respond = (status: number, json: string) => {
-      if (!response.destroyed) {
-        const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(json), ...notes.headers }
-        if (lifecycle.draining) headers.connection = "close"
-        response.writeHead(status, headers).end(json)
-      }
-      const seconds = (performance.now() - started) / 1000
-      metrics.request("POST", ROUTE, status, seconds)
-      return logRequests ? logRequest({ method: "POST", route: ROUTE, path: request.url!.split("?")[0]!, status, seconds }) : Effect.void
-    }
+    const respond = (status: number, json: string) =>
+      Effect.suspend(() => {
+        if (!response.destroyed) {
+          const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(json), ...notes.headers }
+          if (lifecycle.draining) headers.connection = "close"
+          response.writeHead(status, headers).end(json)
+        }
+        const seconds = (performance.now() - started) / 1000
+        metrics.request("POST", ROUTE, status, seconds)
+        return logRequests ? logRequest({ method: "POST", route: ROUTE, path: request.url!.split("?")[0]!, status, seconds }) : Effect.void
+      })
     const refuse = (error: ErrorBody) => respond(error.status, errorJson(error))
     const handled = typeof body !== "string"
       ? refuse(body)
