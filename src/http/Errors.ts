@@ -1,6 +1,6 @@
 import { FileSystem, HttpApiError, HttpIncomingMessage, HttpMethod, HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Cause, Context, Effect, FiberRef, Layer, LogLevel, Option, ParseResult } from "effect"
+import { Cause, Context, Effect, FiberRef, Layer, Option, ParseResult } from "effect"
 import type { IncomingMessage } from "node:http"
 import { Api } from "../api/Api.js"
 import { DemoApi } from "../api/DemoApi.js"
@@ -10,7 +10,7 @@ import { AppConfig } from "../AppConfig.js"
 import { Metrics, routeMatcher } from "../services/Metrics.js"
 import { Lifecycle } from "./Lifecycle.js"
 import { isBadValue } from "../db/BadValue.js"
-import { currentRequest, logRequest, type RequestNotes } from "./RequestLog.js"
+import { currentRequest, logRequest, type RequestNotes, writesRequestLines } from "./RequestLog.js"
 
 export const errorResponse = (status: number, code: string, message: string) =>
   HttpServerResponse.unsafeJson({ error: { code, message } }, { status })
@@ -145,8 +145,7 @@ export const MaxBodySizeLive = Layer.effect(
 export const RequestMiddleware = HttpLayerRouter.middleware(
   Effect.gen(function*() {
     const { logLevel, maxBodyBytes } = yield* AppConfig
-    // Below info, the request line is never written: skip building it.
-    const logRequests = LogLevel.lessThanEqual(logLevel, LogLevel.Info)
+    const logRequests = writesRequestLines(logLevel)
     const lifecycle = yield* Lifecycle
     const metrics = yield* Metrics
     return (app) =>

@@ -1,4 +1,4 @@
-import { Effect, FiberRef, FiberRefs } from "effect"
+import { Effect, FiberRef, FiberRefs, LogLevel } from "effect"
 
 /** Who a request acted as, filled in by authentication and written on every log line of the request. */
 export interface Who {
@@ -31,6 +31,9 @@ export const noteRequest = (fields: Who) =>
 
 /** Who the request of a fiber acts as, for its log lines. */
 export const whoOf = (refs: FiberRefs.FiberRefs): Who | undefined => FiberRefs.getOrDefault(refs, currentRequest)?.who
+
+/** Whether request lines are written at `level`: below info they never are, so they are not even built. */
+export const writesRequestLines = (level: LogLevel.LogLevel) => LogLevel.lessThanEqual(level, LogLevel.Info)
 
 /**
  * The one log line of a request, once it is answered. A routed request's fiber names who acts

@@ -1,4 +1,4 @@
-import { Cause, Context, Effect, FiberRef, Layer, LogLevel, Redacted, Runtime, Schema } from "effect"
+import { Cause, Context, Effect, FiberRef, Layer, Redacted, Runtime, Schema } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { SendHeaders } from "../api/MessagesApi.js"
 import { RoomPath } from "../api/RoomsApi.js"
@@ -10,7 +10,7 @@ import { Metrics } from "../services/Metrics.js"
 import { authenticateUser } from "./Auth.js"
 import { bodyNotJson, bodyOverCap, bodyTooDeep, bodyTooLarge, describeFailure, type ErrorBody, errorJson, tooDeep } from "./Errors.js"
 import { Lifecycle } from "./Lifecycle.js"
-import { currentRequest, logRequest, type RequestNotes } from "./RequestLog.js"
+import { currentRequest, logRequest, type RequestNotes, writesRequestLines } from "./RequestLog.js"
 
 const ROUTE = "/rooms/:room_id/messages"
 const PREFIX = "/rooms/"
@@ -91,8 +91,7 @@ const parseJson = (text: string): Effect.Effect<unknown, ValidationError> => {
  */
 export const SendRoute = Layer.scopedDiscard(Effect.gen(function*() {
   const { logLevel, maxBodyBytes } = yield* AppConfig
-  // Below info, the request line is never written.
-  const logRequests = LogLevel.lessThanEqual(logLevel, LogLevel.Info)
+  const logRequests = writesRequestLines(logLevel)
   const lifecycle = yield* Lifecycle
   const metrics = yield* Metrics
   const messages = yield* Messages

@@ -1,5 +1,5 @@
 import { HttpLayerRouter } from "@effect/platform"
-import { Cause, Context, Effect, Exit, FiberSet, Layer, LogLevel, Option, Redacted, Schema, Scope } from "effect"
+import { Cause, Context, Effect, Exit, FiberSet, Layer, Option, Redacted, Schema, Scope } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { Socket as NetSocket } from "node:net"
 import { type WebSocket, WebSocketServer } from "ws"
@@ -8,7 +8,7 @@ import { Unauthenticated, ValidationError } from "../domain/Errors.js"
 import { UserId } from "../domain/Ids.js"
 import { describeCause, type ErrorBody, errorResponse } from "../http/Errors.js"
 import { endWithError, Lifecycle } from "../http/Lifecycle.js"
-import { logRequest, type Who } from "../http/RequestLog.js"
+import { logRequest, type Who, writesRequestLines } from "../http/RequestLog.js"
 import { Tenants } from "../services/Tenants.js"
 import { Tokens } from "../services/Tokens.js"
 import { Connections, type Session } from "./Connection.js"
@@ -54,7 +54,7 @@ const Upgrades = Layer.scopedDiscard(
     const registry = yield* UserRegistry
     const connections = yield* Connections
     const lifecycle = yield* Lifecycle
-    const logRequests = LogLevel.lessThanEqual(config.logLevel, LogLevel.Info)
+    const logRequests = writesRequestLines(config.logLevel)
     // Sockets run with an empty context: their program reads no service from it (each was taken
     // when the layers were built), and every copy a socket's scopes and fibers make of a context
     // (the whole application's, otherwise) would be held for the socket's life.
