@@ -1,6 +1,6 @@
 import { Cause, Context, Effect, FiberRef, Layer, Redacted, Runtime, Schema } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { SendHeaders } from "../api/MessagesApi.js"
+import { MessagesApi, SendHeaders } from "../api/MessagesApi.js"
 import { RoomPath } from "../api/RoomsApi.js"
 import { AppConfig } from "../AppConfig.js"
 import { ValidationError } from "../domain/Errors.js"
@@ -12,7 +12,8 @@ import { bodyNotJson, bodyOverCap, bodyTooDeep, bodyTooLarge, describeFailure, t
 import { Lifecycle } from "./Lifecycle.js"
 import { currentRequest, logRequest, type RequestNotes, writesRequestLines } from "./RequestLog.js"
 
-const ROUTE = "/rooms/:room_id/messages"
+/** The route's template, as the contract declares it (metrics and log lines label requests by it). */
+const ROUTE = MessagesApi.endpoints.send.path
 const PREFIX = "/rooms/"
 const SUFFIX = "/messages"
 /** The router's limit on a path parameter (src/Server.ts): longer ids are left to it. */
